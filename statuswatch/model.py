@@ -1,0 +1,179 @@
+"""The nouns of statuswatch: states, events, snapshots, observations and transitions.
+
+Plain frozen dataclasses: a snapshot of Apple's consumer feed holds 79 services and is
+built on every poll and ~2,000 times a second by `replay`, so these stay cheap.
+Configuration, which is read once, uses pydantic (see config.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """A service's state. DESIGN §2: ranked by severity; `unknown` is never ranked."""
+
+    OUTAGE = "outage"
+    ISSUE = "issue"
+    PERFORMANCE = "performance"
+    MAINTENANCE = "maintenance"
+    AVAILABLE = "available"
+    UNKNOWN = "unknown"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    @property
+    def is_known(self) -> bool:
+        return self is not State.UNKNOWN
+
+
+_SEVERITY: dict[State, int] = {
+    State.OUTAGE: 4,
+    State.ISSUE: 3,
+    State.PERFORMANCE: 2,
+    State.MAINTENANCE: 1,
+    State.AVAILABLE: 0,
+    State.UNKNOWN: -1,
+}
+
+
+class Kind(StrEnum):
+    """What a transition means to a subscriber (DESIGN §3)."""
+
+    RECOVERED = "recovered"
+    OUTAGE = "outage"
+    ISSUE = "issue"
+    PERFORMANCE = "performance"
+    MAINTENANCE = "maintenance"
+    INITIAL = "initial"
+    SCHEDULED = "scheduled"
+    SOURCE_DOWN = "source_down"
+    SOURCE_UP = "source_up"
+
+    @property
+    def is_source_kind(self) -> bool:
+        return self in (Kind.SOURCE_DOWN, Kind.SOURCE_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a service's `events` list, as Apple published it."""
+
+    message_id: str
+    status_type: str
+    event_status: str
+    message: str = ""
+    users_affected: str = ""
+    affected_services: tuple[str, ...] = ()
+    date_posted: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    epoch_start_ms: int | None = None
+    epoch_end_ms: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "messageId": self.message_id,
+            "statusType": self.status_type,
+            "eventStatus": self.event_status,
+            "message": self.message,
+            "usersAffected": self.users_affected,
+            "affectedServices": list(self.affected_services),
+            "startDate": self.start_date,
+            "endDate": self.end_date,
+            "epochStartDate": self.epoch_start_ms,
+            "epochEndDate": self.epoch_end_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    name: str
+    redirect_url: str | None = None
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A parsed feed body. `warnings` lists events that were skipped as malformed."""
+
+    services: tuple[Service, ...]
+    drpost: bool = False
+    dr_message: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def by_name(self) -> dict[str, Service]:
+        return {service.name: service for service in self.services}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one poll says about one watched service at one instant (DESIGN §2)."""
+
+    service: str
+    state: State
+    cause: Event | None = None
+    active: tuple[Event, ...] = ()
+    planned: tuple[Event, ...] = ()
+    listed: tuple[Event, ...] = ()  # every event of the service, whatever its status
+    redirect_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One poll of one source: either observations for each watched service, or a failure."""
+
+    source: str
+    at: datetime
+    ok: bool
+    observations: tuple[Observation, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A confirmed change, stored once and delivered to every subscriber who wants it.
+
+    `since` is when the state being left began (for "after 2 h of maintenance"); for
+    `initial` it is when the new state was first seen; for source kinds, when the feed
+    was last heard from.
+    """
+
+    source: str
+    service: str | None
+    kind: Kind
+    from_state: State | None
+    to_state: State
+    at: datetime
+    since: datetime | None = None
+    event: Event | None = None
+    redirect_url: str | None = None
+    id: int | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "at": format_utc(self.at),
+            "source": self.source,
+            "service": self.service,
+            "kind": str(self.kind),
+            "from": None if self.from_state is None else str(self.from_state),
+            "to": str(self.to_state),
+            "event": None if self.event is None else self.event.message_id,
+        }
+
+
+def format_utc(moment: datetime) -> str:
+    """ISO-8601 with a `Z`, second precision: the form used in JSON output."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def from_epoch_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)

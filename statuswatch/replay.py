@@ -1,0 +1,89 @@
+"""`statuswatch replay`: run the evaluator and tracker over saved snapshots, in memory.
+
+Touches no state directory. A snapshot's time comes from its file name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from statuswatch.evaluate import observe
+from statuswatch.model import Poll, Transition, to_epoch_ms
+from statuswatch.sources.apple import FeedFormatError, parse_feed
+from statuswatch.tracker import SourceTrack, TrackerSettings, advance
+
+SNAPSHOT_SUFFIXES = frozenset({".json", ".js", ".txt", ""})
+_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})Z")
+
+
+class ReplayUsageError(ValueError):
+    """A path that cannot be replayed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotFile:
+    path: Path
+    at: datetime
+
+
+def snapshot_time(path: Path) -> datetime:
+    """`YYYY-MM-DDTHH-MM-SSZ` or `YYYY-MM-DDTHH:MM:SSZ` before the extension."""
+    match = _STAMP.fullmatch(path.name.split(".", 1)[0])
+    if match is None:
+        raise ReplayUsageError(
+            f"{path}: the file name does not start with a UTC time such as "
+            "2025-06-14T21-20-50Z, so replay cannot tell when it was taken"
+        )
+    day, hour, minute, second = match.groups()
+    return datetime.fromisoformat(f"{day}T{hour}:{minute}:{second}+00:00").astimezone(UTC)
+
+
+def collect(paths: Iterable[Path]) -> list[SnapshotFile]:
+    """Files as given, folders expanded in name order (non-snapshot files such as index.tsv
+    skipped); the result ordered by snapshot time."""
+    files: list[SnapshotFile] = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if (
+                    child.is_file()
+                    and child.suffix in SNAPSHOT_SUFFIXES
+                    and _STAMP.match(child.name)
+                ):
+                    files.append(SnapshotFile(child, snapshot_time(child)))
+        elif path.is_file():
+            files.append(SnapshotFile(path, snapshot_time(path)))
+        else:
+            raise ReplayUsageError(f"{path}: no such file or folder")
+    return sorted(files, key=lambda item: item.at)
+
+
+def replay(
+    files: Iterable[SnapshotFile],
+    services: list[str] | None = None,
+    confirm: int = 1,
+    source: str = "replay",
+) -> Iterator[tuple[SnapshotFile, list[Transition], str | None]]:
+    """Yield, per file, the transitions it causes and the parse error if it was rejected.
+
+    A rejected file is a failed poll: every service is unknown for it (DESIGN §2).
+    """
+    settings = TrackerSettings(confirm=confirm)
+    track = SourceTrack()
+    for item in files:
+        error = None
+        try:
+            snapshot = parse_feed(item.path.read_bytes())
+        except FeedFormatError as problem:
+            error = str(problem)
+            poll = Poll(source=source, at=item.at, ok=False, error=error)
+        else:
+            observations = observe(snapshot, services, to_epoch_ms(item.at))
+            poll = Poll(source=source, at=item.at, ok=True, observations=observations)
+        track, transitions = advance(track, poll, settings)
+        transitions.sort(key=lambda t: (t.service or "").casefold())
+        yield item, transitions, error

@@ -1,0 +1,235 @@
+"""Apple's system-status feed (DESIGN §1): URL, parsing of untrusted bytes, fetching.
+
+Parsing is pure and raises FeedFormatError with one line a person can act on. Fetching
+goes through an httpx.AsyncClient handed in by the caller, so tests choose the transport.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from statuswatch.model import Event, Service, Snapshot
+from statuswatch.sources.http import FetchError, FetchResult, Validators, fetch_body
+
+__all__ = [
+    "AppleSource",
+    "FeedFormatError",
+    "FetchError",
+    "FetchResult",
+    "Validators",
+    "feed_url",
+    "parse_feed",
+]
+
+FEED_URLS = {
+    "consumer": "https://www.apple.com/support/systemstatus/data/system_status_{locale}.js",
+    "developer": (
+        "https://www.apple.com/support/systemstatus/data/developer/system_status_{locale}.js"
+    ),
+}
+STATUS_PAGES = {
+    "consumer": "https://www.apple.com/support/systemstatus/",
+    "developer": "https://developer.apple.com/system-status/",
+}
+
+_JSONP = re.compile(r"^[A-Za-z_$][\w$.]*\s*\((?P<body>.*)\)\s*;?\s*$", re.DOTALL)
+
+
+class FeedFormatError(ValueError):
+    """The body is not Apple's current feed format. The message is one plain line."""
+
+
+def feed_url(feed: str, locale: str) -> str:
+    return FEED_URLS[feed].format(locale=locale)
+
+
+def parse_feed(body: bytes) -> Snapshot:
+    """Turn a feed body into a Snapshot, or raise FeedFormatError saying why not.
+
+    Accepts plain JSON or `jsonCallback(...);`, a UTF-8 BOM, surrounding whitespace and
+    `\\/` escapes. Names are trimmed and HTML entities decoded. A malformed event is
+    skipped and listed in `Snapshot.warnings`; a malformed feed is rejected whole.
+    """
+    document = _decode_document(body)
+    if not isinstance(document, dict):
+        raise FeedFormatError(
+            f"the feed is a JSON {type(document).__name__}, not an object with 'services'"
+        )
+    services_raw = document.get("services")
+    if services_raw is None:
+        raise FeedFormatError(_missing_services_reason(document))
+    if not isinstance(services_raw, list):
+        raise FeedFormatError(
+            f"the feed's 'services' is a {type(services_raw).__name__}, not a list"
+        )
+    services: list[Service] = []
+    warnings: list[str] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(services_raw):
+        service = _parse_service(raw, index, warnings)
+        if service is None:
+            continue
+        if service.name.casefold() in seen:
+            warnings.append(f"service {service.name!r} is listed twice; kept the first")
+            continue
+        seen.add(service.name.casefold())
+        services.append(service)
+    dr_message = document.get("drMessage")
+    return Snapshot(
+        services=tuple(services),
+        drpost=bool(document.get("drpost")),
+        dr_message=dr_message if isinstance(dr_message, str) else None,
+        warnings=tuple(warnings),
+    )
+
+
+def _decode_document(body: bytes) -> Any:
+    if not body.strip():
+        raise FeedFormatError("the feed body is empty")
+    try:
+        text = body.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as error:
+        raise FeedFormatError(
+            f"the feed body is not UTF-8 text (bad byte at offset {error.start})"
+        ) from None
+    if text.startswith("<"):
+        raise FeedFormatError(
+            "the server sent an HTML page instead of the JSON feed "
+            "(an error or maintenance page, or the wrong URL)"
+        )
+    wrapped = _JSONP.match(text)
+    if wrapped is not None and not text.startswith(("{", "[")):
+        text = wrapped.group("body").strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.pos >= len(text) - 1 or "Unterminated" in error.msg:
+            raise FeedFormatError(
+                f"the feed body ends early at character {error.pos} of {len(text)} "
+                "(a truncated download?)"
+            ) from None
+        raise FeedFormatError(
+            f"the feed body is not valid JSON ({error.msg} at line {error.lineno}, "
+            f"column {error.colno})"
+        ) from None
+
+
+def _missing_services_reason(document: dict[str, Any]) -> str:
+    if "dashboard" in document or "detailedTimeline" in document:
+        return (
+            "the feed is in Apple's retired 2012 format ('dashboard'/'detailedTimeline'), "
+            "not the current one with a 'services' list"
+        )
+    if "serviceName" in document:
+        return "the body is a single service object, not a feed with a 'services' list"
+    keys = ", ".join(sorted(map(str, document))[:5]) or "none"
+    return f"the feed has no 'services' list (top-level keys: {keys})"
+
+
+def _clean_text(value: Any) -> str:
+    return html.unescape(value).strip() if isinstance(value, str) else ""
+
+
+def _clean_url(value: Any) -> str | None:
+    text = _clean_text(value)
+    return text or None
+
+
+def _parse_service(raw: Any, index: int, warnings: list[str]) -> Service | None:
+    if not isinstance(raw, dict):
+        warnings.append(f"services[{index}] is not an object; skipped")
+        return None
+    name = _clean_text(raw.get("serviceName"))
+    if not name:
+        warnings.append(f"services[{index}] has no serviceName; skipped")
+        return None
+    events_raw = raw.get("events")
+    if events_raw is None:
+        events_raw = []
+    if not isinstance(events_raw, list):
+        warnings.append(f"{name}: 'events' is not a list; treated as no events")
+        events_raw = []
+    events = []
+    for position, event_raw in enumerate(events_raw):
+        try:
+            events.append(_parse_event(event_raw))
+        except _BadEvent as problem:
+            warnings.append(f"{name}: event #{position + 1} skipped: {problem}")
+    return Service(name=name, redirect_url=_clean_url(raw.get("redirectUrl")), events=tuple(events))
+
+
+class _BadEvent(ValueError):
+    pass
+
+
+def _epoch(raw: dict[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise _BadEvent(f"{key} is not a number ({value!r})")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise _BadEvent(f"{key} is not a number ({str(value)[:40]!r})")
+
+
+def _optional_text(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _parse_event(raw: Any) -> Event:
+    if not isinstance(raw, dict):
+        raise _BadEvent("not an object")
+    epoch_start = _epoch(raw, "epochStartDate")
+    epoch_end = _epoch(raw, "epochEndDate")
+    message_id = raw.get("messageId")
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        message_id = str(message_id)
+    if not isinstance(message_id, str) or not message_id.strip():
+        # Hand-made feeds omit messageId; the identity must still be stable across polls.
+        message_id = f"unidentified-{epoch_start}-{_clean_text(raw.get('statusType'))}"
+    affected = raw.get("affectedServices")
+    affected_names = (
+        tuple(_clean_text(name) for name in affected if isinstance(name, str))
+        if isinstance(affected, list)
+        else ()
+    )
+    status_type = raw.get("statusType")
+    event_status = raw.get("eventStatus")
+    return Event(
+        message_id=message_id.strip(),
+        status_type=status_type.strip() if isinstance(status_type, str) else "",
+        event_status=event_status.strip() if isinstance(event_status, str) else "",
+        message=_clean_text(raw.get("message")),
+        users_affected=_clean_text(raw.get("usersAffected")),
+        affected_services=affected_names,
+        date_posted=_optional_text(raw, "datePosted"),
+        start_date=_optional_text(raw, "startDate"),
+        end_date=_optional_text(raw, "endDate"),
+        epoch_start_ms=epoch_start,
+        epoch_end_ms=epoch_end,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AppleSource:
+    """One configured Apple feed: where it lives and how to read it."""
+
+    name: str
+    url: str
+    status_page: str
+
+    def parse(self, body: bytes) -> Snapshot:
+        return parse_feed(body)
+
+    async def fetch(self, client: Any, validators: Validators, **options: Any) -> FetchResult:
+        return await fetch_body(client, self.url, validators, **options)
