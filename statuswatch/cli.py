@@ -1,0 +1,639 @@
+"""The `statuswatch` command line.
+
+Every expected failure ends as one sentence on stderr and a documented exit code; a
+traceback appears only with --debug. Heavy modules are imported inside the command
+that needs them, because `check` is started by a timer every few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from statuswatch import __version__
+
+if TYPE_CHECKING:
+    from statuswatch.config import Settings
+    from statuswatch.store import Store
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 69  # a feed could not be fetched or parsed
+EXIT_SOFTWARE = 70  # a bug in statuswatch
+EXIT_CANTCREAT = 73  # the state directory or database cannot be written
+EXIT_TEMPFAIL = 75  # try again later: lock busy, deliveries pending
+EXIT_CONFIG = 78  # configuration error
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0   ran fine
+  2   usage error (bad command-line arguments)
+  69  a feed could not be fetched or parsed (what could be recorded was recorded)
+  70  internal error in statuswatch (please report it, with --debug output)
+  73  the state directory or database cannot be created or written
+  75  temporary: another run holds the lock, or notifications are still waiting
+      to be delivered (they are retried on the next run)
+  78  configuration error (the message names the file, the key and the fix)
+  with --nagios, `check` uses the Nagios convention instead:
+  0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+"""
+
+log = logging.getLogger("statuswatch")
+GLOBAL_DEFAULTS: dict[str, Any] = {
+    "config": None,
+    "state_dir": None,
+    "log_level": None,
+    "debug": False,
+}
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"statuswatch: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: a subcommand's copy of an option must not reset what was given before it.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $STATUSWATCH_CONFIG, $CONFIGURATION_DIRECTORY/"
+        "statuswatch.toml, ~/.config/statuswatch/statuswatch.toml, "
+        "/etc/statuswatch/statuswatch.toml; without one, iCloud Backup is watched)",
+    )
+    common.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the database lives (default: $STATUSWATCH_STATE_DIR, $STATE_DIRECTORY, "
+        "$XDG_STATE_HOME/statuswatch, ~/.local/state/statuswatch)",
+    )
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+
+    parser = _Parser(
+        prog="statuswatch",
+        description="Watch Apple's system-status feed and say when a service you depend on "
+        "(iCloud Backup by default) changes state.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"statuswatch {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    def command(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            **kwargs,
+        )
+
+    check = command(
+        "check",
+        "Poll every source once, record what changed, deliver due notifications, and print "
+        "the state of each watched service.",
+    )
+    output = check.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--nagios", action="store_true", help="Nagios plugin output and exit codes")
+    check.add_argument("--quiet", "-q", action="store_true", help="print only changes and errors")
+
+    command(
+        "run",
+        "Run as a service: poll on a schedule until stopped (SIGTERM), "
+        "reload the config on SIGHUP.",
+    )
+
+    status = command(
+        "status", "Show the stored state of every watched service, without fetching anything."
+    )
+    status.add_argument("--json", action="store_true")
+
+    services = command(
+        "services",
+        "List the service names of an Apple feed (fetched now), to choose what to watch.",
+    )
+    services.add_argument("--feed", choices=["consumer", "developer"], default="consumer")
+    services.add_argument("--locale", default=None, help="e.g. en_US (default: en_US)")
+    services.add_argument("--url", default=None, help="fetch this URL instead of Apple's")
+
+    history = command("history", "Show recorded transitions.")
+    history.add_argument("--service", metavar="NAME")
+    history.add_argument(
+        "--since",
+        metavar="AGE",
+        default="7d",
+        help="how far back, e.g. 12h, 7d (default 7d), or 'all'",
+    )
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    replay = command(
+        "replay",
+        "Run the rules over saved snapshots (files named by their UTC "
+        "time, e.g. 2025-06-14T21-20-50Z.json) and print the transitions as "
+        "JSON lines. Touches no state.",
+    )
+    replay.add_argument("paths", nargs="+", metavar="PATH", help="snapshot files or folders")
+    replay.add_argument(
+        "--service",
+        action="append",
+        metavar="NAME",
+        help="watch only this service (repeatable; default: all)",
+    )
+    replay.add_argument(
+        "--confirm",
+        type=int,
+        default=1,
+        metavar="N",
+        help="polls needed to confirm a new state (default 1)",
+    )
+
+    notify_test = command(
+        "notify-test",
+        "Send a realistic sample notification to the "
+        "subscribers now and report, per target, whether it was sent.",
+    )
+    notify_test.add_argument("--subscriber", metavar="NAME", help="only this subscriber")
+    notify_test.add_argument(
+        "--kind",
+        default="recovered",
+        choices=[
+            "recovered",
+            "maintenance",
+            "outage",
+            "issue",
+            "performance",
+            "initial",
+            "scheduled",
+            "source_down",
+            "source_up",
+        ],
+    )
+    notify_test.add_argument("--service", default="iCloud Backup")
+
+    outbox = command(
+        "outbox",
+        "List notifications waiting to be delivered or given up ('dead'); retry or drop them.",
+    )
+    outbox.add_argument("action", nargs="?", choices=["list", "retry", "drop"], default="list")
+    outbox.add_argument("id", nargs="?", type=int, help="row id (for retry or drop)")
+    outbox.add_argument("--all", action="store_true", help="with retry: every pending/dead row")
+    outbox.add_argument("--json", action="store_true")
+
+    config = command("config", "Check the configuration, or show it resolved (secrets hidden).")
+    config.add_argument("action", choices=["check", "show"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for option, default in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, option):
+            setattr(args, option, default)
+    _configure_logging(args)
+    handler = COMMANDS[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("statuswatch: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # every expected failure is mapped to one sentence here
+        code, message = classify(error)
+        if args.debug or code == EXIT_SOFTWARE:
+            log.debug("details", exc_info=True)
+        if code == EXIT_SOFTWARE and args.debug:
+            raise
+        print(f"statuswatch: {message}", file=sys.stderr)
+        return code
+
+
+def classify(error: Exception) -> tuple[int, str]:
+    """The exit code and sentence for an exception that reached the top."""
+    from statuswatch.clock import ClockError
+    from statuswatch.config import ConfigError
+
+    if isinstance(error, ConfigError | ClockError):
+        return EXIT_CONFIG, str(error)
+    if isinstance(error, UsageError):
+        return EXIT_USAGE, str(error)
+    store = sys.modules.get("statuswatch.store")
+    if store is not None:
+        if isinstance(error, store.StoreLocked):
+            return EXIT_TEMPFAIL, str(error)
+        if isinstance(error, store.StoreUnwritable):
+            return EXIT_CANTCREAT, str(error)
+        if isinstance(error, store.StoreError):
+            return EXIT_CANTCREAT, str(error)
+    replay = sys.modules.get("statuswatch.replay")
+    if replay is not None and isinstance(error, replay.ReplayUsageError):
+        return EXIT_USAGE, str(error)
+    fetch = sys.modules.get("statuswatch.sources.http")
+    if fetch is not None and isinstance(error, fetch.FetchError):
+        return EXIT_UNAVAILABLE, str(error)
+    apple = sys.modules.get("statuswatch.sources.apple")
+    if apple is not None and isinstance(error, apple.FeedFormatError):
+        return EXIT_UNAVAILABLE, f"the feed is unusable: {error}"
+    return (
+        EXIT_SOFTWARE,
+        f"internal error ({type(error).__name__}: {error}); run again with --debug and report it",
+    )
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    from statuswatch.logsetup import configure_logging
+
+    # One-shot commands print their findings; their log shows only what went wrong.
+    # The daemon has no other voice than its log, so it logs each change at info.
+    level = "debug" if args.debug else args.log_level
+    if level is None and not os.environ.get("STATUSWATCH_LOG_LEVEL"):
+        level = "info" if args.command == "run" else "warning"
+    try:
+        configure_logging(level)
+    except ValueError as error:
+        print(f"statuswatch: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+# -- shared steps ----------------------------------------------------------------------
+
+
+def load(args: argparse.Namespace) -> Settings:
+    """Find and read the config; install the secret redactor on every log handler."""
+    from statuswatch.config import find_config_file, load_settings
+
+    overrides: dict[str, Any] = {}
+    if args.state_dir:
+        overrides["state_dir"] = Path(args.state_dir)
+    settings = load_settings(find_config_file(args.config), **overrides)
+    _install_redactor(settings)
+    if args.log_level is None and not args.debug and settings.log_level is not None:
+        logging.getLogger().setLevel(settings.log_level.upper())
+    return settings
+
+
+def _install_redactor(settings: Settings) -> None:
+    from statuswatch.secrets import RedactingFilter, Redactor
+
+    redactor = Redactor(url for s in settings.subscribers for url in s.urls)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter(redactor))
+
+
+def open_store(settings: Settings) -> Store:
+    from statuswatch.store import Store, default_state_dir
+
+    state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir()
+    return Store.open(state_dir)
+
+
+def http_client() -> Any:
+    import httpx
+
+    return httpx.AsyncClient(follow_redirects=True, http2=False)
+
+
+def emit(lines: Sequence[str], stream: Any = None) -> None:
+    if lines:
+        print("\n".join(lines), file=stream or sys.stdout)
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from statuswatch import output
+    from statuswatch.clock import system_clock
+    from statuswatch.monitor import Monitor, missing_names
+
+    settings = load(args)
+    clock = system_clock()
+    store = open_store(settings)
+    try:
+        with store.cycle_lock():
+            monitor = Monitor(settings, store, http_client(), clock)
+            monitor.recipients.validate()
+
+            async def cycle() -> Any:
+                async with monitor.client:
+                    return await monitor.run_cycle()
+
+            report = asyncio.run(cycle())
+    finally:
+        store.close()
+
+    problems = missing_names(report.sources)
+    failures = [o for o in report.sources if not o.ok]
+    if args.nagios:
+        code, line = output.nagios_check(report)
+        print(line)
+        return code
+    if args.json:
+        print(output.dumps(output.json_check(report)))
+    else:
+        emit(output.human_check(report, args.quiet))
+    for outcome in failures:
+        print(f"statuswatch: {outcome.config.name}: {outcome.error}", file=sys.stderr)
+    for problem in problems:
+        print(f"statuswatch: config: {problem}", file=sys.stderr)
+    deliveries = report.deliveries
+    if deliveries is not None:
+        for line in deliveries.summary_lines():
+            print(f"statuswatch: {line}", file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
+    if failures:
+        return EXIT_UNAVAILABLE
+    if deliveries is not None and deliveries.pending:
+        return EXIT_TEMPFAIL
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from statuswatch.daemon import run_daemon
+
+    return run_daemon(args, load, open_store)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from statuswatch import output
+
+    settings = load(args)
+    store = open_store(settings)
+    try:
+        states = store.service_states()
+        sources = store.source_statuses()
+        counts = store.outbox_counts()
+    finally:
+        store.close()
+    if args.json:
+        print(
+            output.dumps(
+                {
+                    "sources": [
+                        {
+                            "name": name,
+                            "last_poll": _iso(status.last_poll),
+                            "last_success": _iso(status.last_success),
+                            "last_error": status.last_error,
+                            "down": status.down,
+                        }
+                        for name, status in sources.items()
+                    ],
+                    "services": [
+                        {
+                            "source": source,
+                            "name": track.service,
+                            "state": None if track.state is None else str(track.state),
+                            "since": _iso(track.since),
+                        }
+                        for source, track in states
+                    ],
+                    "outbox": counts,
+                }
+            )
+        )
+        return EXIT_OK
+    if not states and not sources:
+        print("Nothing recorded yet: run `statuswatch check` first.")
+        return EXIT_OK
+    width = max([len(track.service) for _, track in states] + [20])
+    for _, track in states:
+        state = "unconfirmed" if track.state is None else str(track.state)
+        print(output.service_line(track.service, state, f"since {output.when(track.since)}", width))
+    for name, status in sources.items():
+        health = f"last error: {status.last_error}" if status.last_error else "ok"
+        print(
+            f"source {name}: last poll {output.when(status.last_poll)}, last success "
+            f"{output.when(status.last_success)} ({health})"
+        )
+    if counts["pending"] or counts["dead"] or counts["sending"]:
+        print(
+            f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
+            "(see `statuswatch outbox`)"
+        )
+    return EXIT_OK
+
+
+def _iso(moment: Any) -> str | None:
+    from statuswatch.model import format_utc
+
+    return None if moment is None else format_utc(moment)
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    from statuswatch.sources.apple import feed_url, parse_feed
+    from statuswatch.sources.http import Validators, fetch_body
+
+    settings = load(args)
+    url = args.url or feed_url(args.feed, args.locale or "en_US")
+
+    async def fetch() -> bytes:
+        async with http_client() as client:
+            result = await fetch_body(
+                client,
+                url,
+                Validators(),
+                timeout=settings.timeout,
+                max_bytes=settings.max_body_bytes,
+            )
+        assert result.body is not None
+        return result.body
+
+    snapshot = parse_feed(asyncio.run(fetch()))
+    for service in snapshot.services:
+        print(service.name)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from statuswatch import output
+    from statuswatch.clock import system_clock
+    from statuswatch.config import parse_duration
+
+    settings = load(args)
+    since = None
+    if args.since != "all":
+        try:
+            since = system_clock()() - timedelta(seconds=parse_duration(args.since))
+        except ValueError as error:
+            raise UsageError(f"--since: {error}") from None
+    store = open_store(settings)
+    try:
+        transitions = store.transitions(since=since, service=args.service)
+    finally:
+        store.close()
+    if args.json:
+        emit([output.dumps(t.to_json()) for t in transitions])
+    elif transitions:
+        emit(output.history_lines(transitions))
+    else:
+        print("No transitions recorded in that period.")
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from statuswatch.output import dumps
+    from statuswatch.replay import collect, replay
+
+    if args.confirm < 1:
+        raise UsageError("--confirm must be 1 or more")
+    files = collect(Path(path) for path in args.paths)
+    if not files:
+        raise UsageError("no snapshot files found in " + ", ".join(args.paths))
+    out = sys.stdout
+    for item, transitions, error in replay(files, args.service, args.confirm):
+        if error is not None:
+            print(f"statuswatch: {item.path.name}: {error} (counted as no data)", file=sys.stderr)
+        for transition in transitions:
+            out.write(dumps(transition.to_json()) + "\n")
+    return EXIT_OK
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    from statuswatch.clock import system_clock
+    from statuswatch.config import ConfigError
+    from statuswatch.notify.deliver import send_test
+
+    settings = load(args)
+    subscribers = [s for s in settings.subscribers if args.subscriber in (None, s.name)]
+    if not subscribers:
+        if args.subscriber:
+            names = ", ".join(s.name for s in settings.subscribers) or "none"
+            raise ConfigError(f"no subscriber is named {args.subscriber!r} (configured: {names})")
+        raise ConfigError(
+            "no subscribers are configured; add a [[subscribers]] section (see config.example.toml)"
+        )
+    results = asyncio.run(send_test(settings, subscribers, args.kind, args.service, system_clock()))
+    failed = 0
+    for result in results:
+        if result.ok:
+            print(f"sent    {result.subscriber}  {result.target}")
+        else:
+            failed += 1
+            print(f"FAILED  {result.subscriber}  {result.target}: {result.error}")
+    return EXIT_OK if failed == 0 else EXIT_UNAVAILABLE
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from statuswatch import output
+    from statuswatch.clock import system_clock
+
+    settings = load(args)
+    store = open_store(settings)
+    try:
+        if args.action == "retry":
+            if args.id is None and not args.all:
+                raise UsageError(
+                    "say which row to retry: `outbox retry ID` or `outbox retry --all`"
+                )
+            changed = store.retry(None if args.all else args.id, system_clock()())
+            print(f"{changed} row(s) will be delivered on the next check or poll.")
+            return EXIT_OK if changed else EXIT_USAGE
+        if args.action == "drop":
+            if args.id is None:
+                raise UsageError("say which row to drop: `outbox drop ID`")
+            dropped = store.drop(args.id)
+            if not dropped:
+                raise UsageError(f"there is no pending or dead outbox row {args.id}")
+            print(f"dropped row {args.id}; it will not be delivered.")
+            return EXIT_OK
+        rows = store.outbox_rows()
+    finally:
+        store.close()
+    if args.json:
+        print(output.dumps([_outbox_json(row) for row in rows]))
+        return EXIT_OK
+    if not rows:
+        print("The outbox is empty: every notification was delivered.")
+        return EXIT_OK
+    table = [
+        ("ID", "STATUS", "SUBSCRIBER", "TARGET", "KIND", "SERVICE", "TRIES", "NEXT", "LAST ERROR")
+    ]
+    for row in rows:
+        table.append(
+            (
+                str(row.id),
+                row.status,
+                row.subscriber,
+                row.target_label,
+                str(row.transition.kind),
+                row.transition.service or "-",
+                str(row.attempts),
+                "-" if row.status == "dead" else output.when(row.next_attempt_at),
+                row.last_error or "",
+            )
+        )
+    emit(output.table(table))
+    return EXIT_OK
+
+
+def _outbox_json(row: Any) -> dict[str, object]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "subscriber": row.subscriber,
+        "target": row.target_label,
+        "kind": str(row.transition.kind),
+        "service": row.transition.service,
+        "attempts": row.attempts,
+        "created_at": _iso(row.created_at),
+        "next_attempt_at": _iso(row.next_attempt_at),
+        "last_error": row.last_error,
+        "transition": row.transition.to_json(),
+    }
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from statuswatch.config import find_config_file
+
+    path = find_config_file(args.config)
+    settings = load(args)
+    if args.action == "check":
+        from statuswatch.notify.deliver import validate_subscribers
+
+        validate_subscribers(settings)
+        where = str(path) if path else "built-in defaults (no config file found)"
+        services = sum(len(s.services) for s in settings.sources)
+        print(
+            f"{where}: OK — {len(settings.sources)} source(s), {services} watched name(s), "
+            f"{len(settings.subscribers)} subscriber(s)"
+        )
+        return EXIT_OK
+    from statuswatch.config import public_view
+
+    print(f"# resolved from {path or 'built-in defaults'} and STATUSWATCH_* variables")
+    print(public_view(settings))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check": cmd_check,
+    "run": cmd_run,
+    "status": cmd_status,
+    "services": cmd_services,
+    "history": cmd_history,
+    "replay": cmd_replay,
+    "notify-test": cmd_notify_test,
+    "outbox": cmd_outbox,
+    "config": cmd_config,
+}

@@ -1,0 +1,332 @@
+"""Settings: a TOML file plus STATUSWATCH_* environment variables (pydantic-settings).
+
+Defaults live next to their validation, in the models below; config.example.toml
+documents every key. Any mistake becomes a ConfigError: one sentence naming the file,
+the key and the fix (the CLI turns it into exit code 78).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from statuswatch.model import Kind
+from statuswatch.secrets import mask_url
+
+APPLE_MIN_INTERVAL = 30.0
+DEFAULT_SERVICE = "iCloud Backup"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who wrote the config."""
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> float:
+    """`"30s"`, `"10m"`, `"1h30m"`, `"24h"`, `"2d"`, or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as '30s', '10m' or '24h' is needed, not true/false")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and _DURATION.sub("", text) == "":
+            seconds = sum(
+                float(number) * _UNIT_SECONDS[unit.lower()]
+                for number, unit in _DURATION.findall(text)
+            )
+        else:
+            raise ValueError(
+                f"{value!r} is not a duration; write it like '30s', '10m', '1h30m' or '24h'"
+            )
+    else:
+        raise ValueError("a duration such as '30s', '10m' or '24h' is needed")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+KINDS = tuple(kind.value for kind in Kind)
+
+
+class SourceConfig(BaseModel):
+    """One feed to poll (`[[sources]]`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "apple"
+    kind: Literal["apple"] = "apple"
+    feed: Literal["consumer", "developer"] = "consumer"
+    locale: str = Field(default="en_US", pattern=r"^[a-z]{2,3}_[A-Z]{2}$")
+    url: str | None = None
+    services: list[str] = Field(default_factory=lambda: [DEFAULT_SERVICE], min_length=1)
+    interval: Duration | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        if not self.name.strip():
+            raise ValueError("a source's name cannot be empty")
+        if self.url is not None and not re.match(r"^https?://", self.url):
+            raise ValueError(f"url must start with http:// or https://, got {mask_url(self.url)}")
+        if any(not name.strip() for name in self.services):
+            raise ValueError("services cannot contain an empty name")
+        if self.url is None and self.interval is not None and self.interval < APPLE_MIN_INTERVAL:
+            raise ValueError(
+                f"interval {self.interval:g}s is too short for Apple's servers; use 30s or more"
+            )
+        return self
+
+    @property
+    def watches_all(self) -> bool:
+        return "*" in self.services
+
+    @property
+    def watched(self) -> list[str] | None:
+        """The configured names, or None for every service in the feed."""
+        return None if self.watches_all else [name.strip() for name in self.services]
+
+
+class SubscriberConfig(BaseModel):
+    """Someone to tell (`[[subscribers]]`). URLs stay in memory only; see secrets.py."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    urls: list[str] = Field(default_factory=list, repr=False)
+    urls_file: str | None = None
+    apprise_config: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    services: list[str] | None = None
+    kinds: list[Literal[KINDS]] | None = None  # type: ignore[valid-type]
+    timezone: str | None = None
+    digest: bool | None = None
+    title_template: str | None = None
+    body_template: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> SubscriberConfig:
+        if not self.name.strip():
+            raise ValueError("a subscriber's name cannot be empty")
+        if not (self.urls or self.urls_file or self.apprise_config):
+            raise ValueError(
+                f"subscriber {self.name!r} has nowhere to send: "
+                "set urls, urls_file or apprise_config"
+            )
+        for url in self.urls:
+            if "://" not in url:
+                raise ValueError(
+                    f"subscriber {self.name!r}: {mask_url(url)!r} is not an apprise URL "
+                    "(they look like slack://… or mailtos://…)"
+                )
+        if self.timezone is not None:
+            _check_timezone(self.timezone)
+        for template in (self.title_template, self.body_template):
+            if template is not None:
+                from statuswatch.notify.render import validate_template
+
+                validate_template(template)
+        return self
+
+    def wants(self, kind: str, service: str | None) -> bool:
+        if self.kinds is not None and kind not in self.kinds:
+            return False
+        if service is None or self.services is None:
+            return True
+        return service.casefold() in {name.strip().casefold() for name in self.services}
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"timezone {name!r} is not an IANA zone name (e.g. 'Europe/Paris', 'UTC')"
+        ) from None
+
+
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("statuswatch_config_file", default=None)
+
+
+class Settings(BaseSettings):
+    """Every setting; see config.example.toml for what each means to a user."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STATUSWATCH_", extra="forbid", env_nested_delimiter="__"
+    )
+
+    state_dir: Path | None = None
+    timeout: Duration = 10.0
+    confirm: int = Field(default=1, ge=1, le=100)
+    stale_after: Duration = 1800.0
+    interval: Duration = 300.0
+    give_up_after: Duration = 86400.0
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    archive_dir: Path | None = None
+    timezone: str = "UTC"
+    digest: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] | None = None
+    sources: list[SourceConfig] = Field(default_factory=lambda: [SourceConfig()], min_length=1)
+    subscribers: list[SubscriberConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        _check_timezone(self.timezone)
+        if self.timeout <= 0:
+            raise ValueError("timeout must be more than 0s")
+        _unique("sources", [source.name for source in self.sources])
+        _unique("subscribers", [subscriber.name for subscriber in self.subscribers])
+        if self.interval < APPLE_MIN_INTERVAL and any(s.url is None for s in self.sources):
+            raise ValueError(
+                f"interval {self.interval:g}s is too short for Apple's servers; use 30s or more"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _CONFIG_FILE.get()
+        if path is None:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, path))
+
+    def source_interval(self, source: SourceConfig) -> float:
+        return source.interval if source.interval is not None else self.interval
+
+
+def _unique(what: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"two {what} are named {name!r}; each needs its own name")
+        seen.add(name)
+
+
+def find_config_file(explicit: str | None = None) -> Path | None:
+    """`--config` > $STATUSWATCH_CONFIG > $CONFIGURATION_DIRECTORY > XDG > /etc.
+
+    A file named explicitly must exist; the others are optional.
+    """
+    named = explicit or os.environ.get("STATUSWATCH_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            origin = "--config" if explicit else "STATUSWATCH_CONFIG"
+            raise ConfigError(
+                f"the config file {path} (from {origin}) does not exist; "
+                "create it from config.example.toml or fix the path"
+            )
+        return path
+    candidates = []
+    if os.environ.get("CONFIGURATION_DIRECTORY"):
+        first = os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]
+        candidates.append(Path(first) / "statuswatch.toml")
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    candidates.append(Path(xdg) / "statuswatch" / "statuswatch.toml")
+    candidates.append(Path("/etc/statuswatch/statuswatch.toml"))
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def load_settings(path: Path | None, **overrides: Any) -> Settings:
+    """Read `path` (None: built-in defaults) + environment; raise ConfigError on any mistake."""
+    where = str(path) if path is not None else "the environment"
+    token = _CONFIG_FILE.set(path)
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{where} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read {where}: {error.strerror}") from None
+    except ValidationError as error:
+        raise ConfigError(f"{where}: {describe_validation_error(error)}") from None
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+_FIELD_NAMES = {
+    "sources": list(SourceConfig.model_fields),
+    "subscribers": list(SubscriberConfig.model_fields),
+    "": list(Settings.model_fields),
+}
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first problem pydantic found, as a sentence a person can act on."""
+    problem = error.errors(include_url=False)[0]
+    location = [part for part in problem["loc"] if part != "function-after"]
+    key = _location_text(location)
+    kind = problem["type"]
+    if kind == "extra_forbidden":
+        section = str(location[0]) if len(location) > 1 else ""
+        name = str(location[-1])
+        close = difflib.get_close_matches(name, _FIELD_NAMES.get(section, []), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {key!r}{hint}; remove it or fix its spelling"
+    message = str(problem.get("msg", "invalid value"))
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    if not key:
+        return message
+    if kind in ("literal_error", "enum"):
+        return f"{key}: {message[0].lower()}{message[1:]}"
+    value = problem.get("input")
+    shown = "" if isinstance(value, dict | list) or key.endswith("urls") else f" (got {value!r})"
+    return f"{key}: {message}{shown}"
+
+
+def _location_text(location: list[Any]) -> str:
+    text = ""
+    for part in location:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def public_view(settings: Settings) -> str:
+    """The resolved settings as TOML-like text, with every URL masked."""
+    data = settings.model_dump(mode="json", exclude_none=True)
+    for subscriber in data.get("subscribers", []):
+        subscriber["urls"] = [mask_url(url) for url in subscriber.get("urls", [])]
+    lines = []
+    for key, value in data.items():
+        if key not in ("sources", "subscribers"):
+            lines.append(f"{key} = {json_value(value)}")
+    for section in ("sources", "subscribers"):
+        for item in data.get(section, []):
+            lines.append(f"\n[[{section}]]")
+            lines.extend(f"{key} = {json_value(value)}" for key, value in item.items())
+    return "\n".join(lines)
+
+
+def json_value(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,291 @@
+"""One poll cycle: fetch -> evaluate -> track -> store -> deliver (DESIGN §6).
+
+Shared by `statuswatch check` (one cycle per process) and `statuswatch run` (one cycle
+per source per interval). The caller holds the store's cycle lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from statuswatch.clock import Clock
+from statuswatch.config import ConfigError, Settings, SourceConfig, SubscriberConfig
+from statuswatch.evaluate import observe
+from statuswatch.model import Observation, Poll, Snapshot, Transition, to_epoch_ms
+from statuswatch.notify.targets import Target, subscriber_targets
+from statuswatch.sources.apple import (
+    STATUS_PAGES,
+    AppleSource,
+    FeedFormatError,
+    FetchError,
+    feed_url,
+)
+from statuswatch.sources.http import display_url
+from statuswatch.store import FeedCache, OutboxEntry, Store, body_hash
+from statuswatch.tracker import SourceTrack, TrackerSettings, advance
+
+if TYPE_CHECKING:
+    import httpx
+
+    from statuswatch.notify.deliver import DeliveryReport
+
+log = logging.getLogger("statuswatch.monitor")
+
+
+def build_source(config: SourceConfig) -> AppleSource:
+    url = config.url or feed_url(config.feed, config.locale)
+    return AppleSource(name=config.name, url=url, status_page=STATUS_PAGES[config.feed])
+
+
+@dataclass(slots=True)
+class SourceOutcome:
+    """What one poll of one source found, for the CLI and the daemon's status line."""
+
+    config: SourceConfig
+    at: datetime
+    ok: bool
+    error: str | None = None
+    retry_after: float | None = None
+    observations: tuple[Observation, ...] = ()
+    transitions: list[Transition] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # "'X' is not in the feed (did you mean…)"
+    track: SourceTrack | None = None
+
+
+@dataclass(slots=True)
+class CycleReport:
+    at: datetime
+    sources: list[SourceOutcome]
+    deliveries: DeliveryReport | None = None
+
+    @property
+    def transitions(self) -> list[Transition]:
+        return [t for outcome in self.sources for t in outcome.transitions]
+
+
+class Recipients:
+    """Which (subscriber, target) pairs a transition is queued for. No apprise needed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._targets: dict[str, list[Target]] = {}
+
+    def targets(self, subscriber_name: str) -> list[Target]:
+        if subscriber_name not in self._targets:
+            subscriber = self._subscriber(subscriber_name)
+            self._targets[subscriber_name] = subscriber_targets(subscriber)
+        return self._targets[subscriber_name]
+
+    def _subscriber(self, name: str) -> SubscriberConfig:
+        for subscriber in self.settings.subscribers:
+            if subscriber.name == name:
+                return subscriber
+        raise ConfigError(f"no subscriber is named {name!r} in the configuration")
+
+    def validate(self) -> None:
+        """Read every urls_file now, so a missing credential fails before a poll is stored."""
+        for subscriber in self.settings.subscribers:
+            self.targets(subscriber.name)
+
+    def entries_for(self, transition: Transition) -> list[OutboxEntry]:
+        entries = []
+        for subscriber in self.settings.subscribers:
+            if not subscriber.wants(str(transition.kind), transition.service):
+                continue
+            entries.extend(
+                OutboxEntry(subscriber.name, target.key, target.label)
+                for target in self.targets(subscriber.name)
+            )
+        return entries
+
+
+class Monitor:
+    """Runs poll cycles against one store. Keeps only the last parsed snapshot per source."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        retry_sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.clock = clock
+        self.recipients = Recipients(settings)
+        self._parsed: dict[str, tuple[str, Snapshot]] = {}
+        # A changed body and its validators wait here until record() writes them with the
+        # poll, so a crash in between cannot leave validators that skip an unseen change.
+        self._pending_feed: dict[str, FeedCache] = {}
+        self._fetch_options: dict[str, object] = {}
+        if retry_sleep is not None:
+            self._fetch_options["sleep"] = retry_sleep
+
+    async def run_cycle(self, deliver: bool = True) -> CycleReport:
+        """Poll every source (fetches run concurrently), record, then deliver what is due."""
+        at = self.clock()
+        outcomes = await asyncio.gather(
+            *(self.fetch_and_parse(source, at) for source in self.settings.sources)
+        )
+        recorded = [self.record(outcome) for outcome in outcomes]
+        report = CycleReport(at=at, sources=recorded)
+        if deliver:
+            report.deliveries = await self.deliver_due()
+        return report
+
+    async def poll_source(self, source: SourceConfig) -> SourceOutcome:
+        """One poll of one source, recorded (the daemon's per-source job)."""
+        return self.record(await self.fetch_and_parse(source, self.clock()))
+
+    async def fetch_and_parse(self, config: SourceConfig, at: datetime) -> SourceOutcome:
+        source = build_source(config)
+        cache = self.store.load_feed_cache(config.name)
+        validators = cache.validators if cache.body is not None else FeedCache().validators
+        try:
+            result = await source.fetch(
+                self.client,
+                validators,
+                timeout=self.settings.timeout,
+                max_bytes=self.settings.max_body_bytes,
+                **self._fetch_options,
+            )
+        except FetchError as error:
+            return SourceOutcome(
+                config, at, ok=False, error=str(error), retry_after=error.retry_after
+            )
+        body = result.body if result.body is not None else cache.body
+        assert body is not None  # a 304 is only possible when validators were sent
+        digest = body_hash(body)
+        try:
+            snapshot = self._parse(config.name, digest, body)
+        except FeedFormatError as error:
+            if result.not_modified:
+                self.store.forget_validators(config.name)
+            where = display_url(source.url)
+            return SourceOutcome(
+                config, at, ok=False, error=f"the feed at {where} is unusable: {error}"
+            )
+        outcome = SourceOutcome(config, at, ok=True, warnings=list(snapshot.warnings))
+        outcome.observations = observe(snapshot, config.watched, to_epoch_ms(at))
+        outcome.missing = _missing_services(config, snapshot)
+        if digest != cache.body_hash or result.validators != cache.validators:
+            outcome_feed = FeedCache(validators=result.validators, body_hash=digest, body=body)
+            self._pending_feed[config.name] = outcome_feed
+            if digest != cache.body_hash:
+                self._archive(config.name, at, body)
+        return outcome
+
+    def record(self, outcome: SourceOutcome) -> SourceOutcome:
+        """Track the poll and write it, with its outbox rows, in one transaction."""
+        name = outcome.config.name
+        before = self.store.load_track(name)
+        poll = Poll(
+            source=name,
+            at=outcome.at,
+            ok=outcome.ok,
+            observations=outcome.observations,
+            error=outcome.error,
+        )
+        settings = TrackerSettings(
+            confirm=self.settings.confirm, stale_after=timedelta(seconds=self.settings.stale_after)
+        )
+        after, transitions = advance(before, poll, settings)
+        deliveries = [self.recipients.entries_for(t) for t in transitions]
+        outcome.transitions = self.store.record_poll(
+            name,
+            outcome.at,
+            before,
+            after,
+            transitions,
+            deliveries,
+            error=outcome.error,
+            feed=self._pending_feed.pop(name, None),
+        )
+        outcome.track = after
+        for warning in outcome.warnings:
+            log.warning("%s: %s", name, warning)
+        for transition in outcome.transitions:
+            log.info("%s", describe_transition(transition))
+        return outcome
+
+    async def deliver_due(self) -> DeliveryReport | None:
+        """Deliver outbox rows that are due. Imports apprise only when there are some."""
+        next_due = self.store.next_due()
+        if next_due is None or next_due > self.clock():
+            return None
+        from statuswatch.notify.deliver import Deliverer
+
+        deliverer = Deliverer(self.settings, self.store, self.clock, self.recipients)
+        return await deliverer.deliver_due()
+
+    def _parse(self, source: str, digest: str, body: bytes) -> Snapshot:
+        cached = self._parsed.get(source)
+        if cached is not None and cached[0] == digest:
+            return cached[1]
+        from statuswatch.sources.apple import parse_feed
+
+        snapshot = parse_feed(body)
+        self._parsed[source] = (digest, snapshot)
+        return snapshot
+
+    def _archive(self, source: str, at: datetime, body: bytes) -> None:
+        """Keep each changed body as `<archive_dir>/<source>/<time>.json`, replayable later."""
+        if self.settings.archive_dir is None:
+            return
+        folder = Path(self.settings.archive_dir).expanduser() / source
+        name = at.strftime("%Y-%m-%dT%H-%M-%SZ") + ".json"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(body)
+        except OSError as error:
+            log.warning("could not archive the feed body to %s: %s", folder, error.strerror)
+
+
+def _missing_services(config: SourceConfig, snapshot: Snapshot) -> list[str]:
+    """Watched names absent from a valid snapshot, with a suggestion for near misses."""
+    if config.watched is None:
+        return []
+    names = [service.name for service in snapshot.services]
+    by_fold = {name.casefold(): name for name in names}
+    problems = []
+    for wanted in config.watched:
+        if wanted.casefold() in by_fold:
+            continue
+        close = difflib.get_close_matches(wanted.casefold(), list(by_fold), n=1, cutoff=0.6)
+        hint = (
+            f"; did you mean {by_fold[close[0]]!r}?"
+            if close
+            else ("; `statuswatch services` lists the names")
+        )
+        problems.append(
+            f"{wanted!r} is not a service in the {config.name} feed ({config.feed}){hint}"
+        )
+    return problems
+
+
+def describe_transition(transition: Transition) -> str:
+    """One line for logs and CLI output."""
+    what = transition.service or f"source {transition.source}"
+    at = transition.at.strftime("%Y-%m-%d %H:%M UTC")
+    if transition.kind == "scheduled" and transition.event is not None:
+        start = transition.event.start_date or "?"
+        kind = transition.event.status_type.lower() or "event"
+        return f"{what}: scheduled {kind} from {start} (announced {at})"
+    if transition.from_state is None:
+        return f"{what}: {transition.kind} — now {transition.to_state} ({at})"
+    return f"{what}: {transition.from_state} → {transition.to_state} ({transition.kind}, {at})"
+
+
+def missing_names(outcomes: Sequence[SourceOutcome]) -> list[str]:
+    return [problem for outcome in outcomes for problem in outcome.missing]

@@ -1,0 +1,164 @@
+"""How results look on a terminal, as JSON, and for Nagios. Pure: strings in, strings out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from statuswatch.model import Observation, State, Transition, format_utc
+from statuswatch.monitor import CycleReport, SourceOutcome, describe_transition
+from statuswatch.tracker import ServiceTrack, service_key
+
+NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
+
+
+def when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def service_line(name: str, state: str, detail: str, width: int = 28) -> str:
+    return f"{name:<{width}} {state:<12} {detail}".rstrip()
+
+
+def _confirmed(outcome: SourceOutcome, observation: Observation) -> ServiceTrack | None:
+    if outcome.track is None:
+        return None
+    return outcome.track.services.get(service_key(observation.service))
+
+
+def _watched_rows(outcome: SourceOutcome) -> list[tuple[str, State, ServiceTrack | None]]:
+    """(name, state this poll, confirmed track) for every watched service of a source."""
+    if outcome.ok:
+        return [(o.service, o.state, _confirmed(outcome, o)) for o in outcome.observations]
+    names = outcome.config.watched
+    tracks = outcome.track.services if outcome.track else {}
+    if names is None:
+        return [(t.service, State.UNKNOWN, t) for t in tracks.values()]
+    return [(name, State.UNKNOWN, tracks.get(service_key(name))) for name in names]
+
+
+def human_check(report: CycleReport, quiet: bool) -> list[str]:
+    lines: list[str] = []
+    if not quiet:
+        width = max(
+            [len(name) for outcome in report.sources for name, _, _ in _watched_rows(outcome)]
+            + [20]
+        )
+        for outcome in report.sources:
+            for name, state, track in _watched_rows(outcome):
+                lines.append(service_line(name, str(state), _detail(state, track), width))
+    for transition in report.transitions:
+        lines.append(f"→ {describe_transition(transition)}")
+    return lines
+
+
+def _detail(state: State, track: ServiceTrack | None) -> str:
+    if track is None or track.state is None:
+        return "(not confirmed yet)" if state.is_known else "(no data yet)"
+    if state == State.UNKNOWN:
+        return f"(no data this poll; last known {track.state} since {when(track.since)})"
+    if track.state != state:
+        return f"(seen {track.streak}×, not confirmed; confirmed {track.state} since {when(track.since)})"
+    return f"since {when(track.since)}"
+
+
+def json_check(report: CycleReport) -> dict[str, object]:
+    sources = []
+    for outcome in report.sources:
+        observed = {service_key(o.service): o for o in outcome.observations}
+        services = []
+        for name, state, track in _watched_rows(outcome):
+            observation = observed.get(service_key(name))
+            services.append(
+                {
+                    "name": name,
+                    "state": str(state),
+                    "confirmed": None if track is None or track.state is None else str(track.state),
+                    "since": None
+                    if track is None or track.since is None
+                    else format_utc(track.since),
+                    "events": [e.to_json() for e in observation.active] if observation else [],
+                    "planned": [e.to_json() for e in observation.planned] if observation else [],
+                }
+            )
+        sources.append(
+            {
+                "name": outcome.config.name,
+                "ok": outcome.ok,
+                "error": outcome.error,
+                "warnings": outcome.warnings + outcome.missing,
+                "services": services,
+            }
+        )
+    deliveries = report.deliveries
+    return {
+        "at": format_utc(report.at),
+        "sources": sources,
+        "transitions": [t.to_json() for t in report.transitions],
+        "deliveries": {
+            "sent": deliveries.sent if deliveries else 0,
+            "pending": deliveries.pending if deliveries else 0,
+            "dead": deliveries.dead if deliveries else 0,
+        },
+    }
+
+
+def nagios_check(report: CycleReport) -> tuple[int, str]:
+    """Nagios plugin convention: worst state wins; unreadable feed is UNKNOWN."""
+    rows = [(name, state) for o in report.sources for name, state, _ in _watched_rows(o)]
+    failures = [o for o in report.sources if not o.ok]
+    critical = [name for name, state in rows if state == State.OUTAGE]
+    warning = [
+        f"{name}: {state}"
+        for name, state in rows
+        if state in (State.ISSUE, State.PERFORMANCE, State.MAINTENANCE)
+    ]
+    unknown = [name for name, state in rows if state == State.UNKNOWN]
+    if critical:
+        code, label, summary = (
+            NAGIOS_CRITICAL,
+            "CRITICAL",
+            ", ".join(f"{n}: outage" for n in critical),
+        )
+    elif failures:
+        code, label = NAGIOS_UNKNOWN, "UNKNOWN"
+        summary = "; ".join(f"{o.config.name}: {o.error}" for o in failures)
+    elif warning:
+        code, label, summary = NAGIOS_WARNING, "WARNING", ", ".join(warning)
+    elif unknown:
+        code, label, summary = NAGIOS_UNKNOWN, "UNKNOWN", "no data for " + ", ".join(unknown)
+    else:
+        code, label = NAGIOS_OK, "OK"
+        summary = f"{len(rows)} service(s) available"
+    available = sum(1 for _, state in rows if state == State.AVAILABLE)
+    perfdata = (
+        f"services={len(rows)} available={available} degraded={len(warning)} "
+        f"outage={len(critical)} unknown={len(unknown)}"
+    )
+    return code, f"STATUSWATCH {label} - {summary} | {perfdata}"
+
+
+def history_lines(transitions: Iterable[Transition]) -> list[str]:
+    lines = []
+    for transition in transitions:
+        event = transition.event.message_id if transition.event else "-"
+        lines.append(
+            f"{when(transition.at)}  {transition.source:<10} {transition.kind:<12} "
+            f"{describe_transition(transition)}  [event {event}]"
+        )
+    return lines
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    if not rows:
+        return []
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

@@ -1,0 +1,117 @@
+"""Keeping apprise URLs secret (DESIGN §4): they carry tokens and passwords.
+
+Raw URLs live only in memory. Anything shown, logged or stored uses a masked form:
+apprise's own privacy form where apprise is loaded (notify/deliver.py), else
+`mask_url()` here, which needs no import of apprise. `Redactor` scrubs any fragment of
+a secret that a third-party error message might echo back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+_HOSTLIKE = re.compile(r"^(localhost|[\d.]+|\[[0-9a-f:]+\]|[a-z0-9-]+(\.[a-z0-9-]+)+)$", re.I)
+# Query keys whose values are addresses or options, not credentials.
+_PLAIN_QUERY_KEYS = frozenset(
+    {"to", "from", "cc", "bcc", "mode", "format", "overflow", "name", "smtp", "port", "footer"}
+)
+
+
+def mask_url(url: str) -> str:
+    """`scheme://user:****@host/****` — never the password, tokens, path or secret query."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "<unparseable URL>"
+    scheme = parts.scheme or "?"
+    try:
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        host, port = "", None
+    if host and not _HOSTLIKE.match(host):
+        host = f"{host[:2]}****"  # slack://TokenA/... puts a token where a host would be
+    netloc = host + (f":{port}" if port else "")
+    if parts.username:
+        netloc = (
+            f"{_mask_word(parts.username)}:****@{netloc}"
+            if parts.password
+            else (f"{_mask_word(parts.username)}@{netloc}")
+        )
+    path = "/****" if parts.path.strip("/") else ""
+    query = "&".join(
+        f"{key}={value if key.lower() in _PLAIN_QUERY_KEYS else '****'}"
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+
+
+def _mask_word(word: str) -> str:
+    """A user name may itself be a token (e.g. json://token@host): keep only a hint."""
+    return word if len(word) <= 12 and "." not in word else f"{word[:2]}****"
+
+
+def secret_fragments(url: str) -> set[str]:
+    """Pieces of a URL that may be secret and must never be printed on their own."""
+    fragments: set[str] = set()
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return {url}
+    fragments.add(url.strip())
+    if parts.password:
+        fragments.update({parts.password, unquote(parts.password)})
+    if parts.username and len(parts.username) > 12:
+        fragments.add(parts.username)
+    host = parts.hostname or ""
+    if host and not _HOSTLIKE.match(host):
+        fragments.add(host)
+    for segment in parts.path.split("/"):
+        if len(segment) >= 6:
+            fragments.update({segment, unquote(segment)})
+    for key, value in parse_qsl(parts.query):
+        if key.lower() not in _PLAIN_QUERY_KEYS and len(value) >= 4:
+            fragments.add(value)
+    return {fragment for fragment in fragments if len(fragment) >= 4}
+
+
+class Redactor:
+    """Replaces every known secret fragment in a text with ****."""
+
+    def __init__(self, urls: Iterable[str] = ()) -> None:
+        self._fragments: list[str] = []
+        self.add(urls)
+
+    def add(self, urls: Iterable[str]) -> None:
+        fragments = set(self._fragments)
+        for url in urls:
+            fragments |= secret_fragments(url)
+        # Longest first, so a whole URL is replaced before its parts.
+        self._fragments = sorted(fragments, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for fragment in self._fragments:
+            if fragment in text:
+                text = text.replace(fragment, "****")
+        return text
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence: scrubs secrets from every log record that passes a handler."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redactor(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.redactor(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
