@@ -59,7 +59,8 @@ def _detail(state: State, track: ServiceTrack | None) -> str:
     if state == State.UNKNOWN:
         return f"(no data this poll; last known {track.state} since {when(track.since)})"
     if track.state != state:
-        return f"(seen {track.streak}×, not confirmed; confirmed {track.state} since {when(track.since)})"
+        confirmed = f"{track.state} since {when(track.since)}"
+        return f"(seen {track.streak}×, not confirmed yet; still {confirmed})"
     return f"since {when(track.since)}"
 
 

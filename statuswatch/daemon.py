@@ -1,0 +1,329 @@
+"""`statuswatch run`: the poll cycle on an APScheduler 3 schedule, under systemd or not.
+
+- one job per source at its interval (jitter, max_instances=1, coalesce, first run now);
+  a failing source backs off (interval doubled per consecutive failure, capped at 30 min,
+  at least any Retry-After) and returns to its interval after a success;
+- one delivery job, armed for the moment the next outbox row is due (no busy loop);
+- SIGTERM/SIGINT stop within 10 s, SIGHUP reloads the config (a bad one keeps the old);
+- sd_notify READY/STATUS/WATCHDOG/RELOADING/STOPPING. WATCHDOG=1 is sent from the event
+  loop and only while polls complete, so a stuck loop or a stuck poll trips systemd.
+The state lock is held only during a cycle, so `status`, `history` and `outbox` work
+while the daemon runs, and a stray timer `check` waits or exits 75.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from statuswatch import sdnotify
+from statuswatch.clock import system_clock
+from statuswatch.config import ConfigError, Settings, SourceConfig
+from statuswatch.monitor import Monitor, SourceOutcome
+from statuswatch.store import Store, StoreLocked
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+log = logging.getLogger("statuswatch.daemon")
+
+MAX_BACKOFF = 1800.0
+STOP_GRACE = 10.0
+DELIVER_JOB = "deliver"
+
+
+def backoff_interval(base: float, failures: int, retry_after: float | None) -> float:
+    """The interval after `failures` consecutive failures: doubled each time, capped at
+    30 min (never below the base), and never sooner than the server's Retry-After."""
+    if failures <= 0:
+        return base
+    interval = max(base, min(base * 2**failures, MAX_BACKOFF))
+    if retry_after is not None:
+        interval = max(interval, min(retry_after, MAX_BACKOFF * 2))
+    return interval
+
+
+def status_line(outcomes: dict[str, SourceOutcome], pending: int) -> str:
+    """`iCloud Backup: available · last poll 12:05:00 UTC · 0 pending`."""
+    parts = []
+    last = None
+    for outcome in outcomes.values():
+        if outcome.ok:
+            parts.extend(f"{o.service}: {o.state}" for o in outcome.observations)
+        else:
+            parts.append(f"{outcome.config.name}: no data")
+        last = outcome.at if last is None else max(last, outcome.at)
+    if last is not None:
+        parts.append(f"last poll {last.strftime('%H:%M:%S')} UTC")
+    parts.append(f"{pending} pending")
+    return " · ".join(parts)
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        load_settings: Callable[[], Settings],
+        *,
+        notifier: sdnotify.Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.load_settings = load_settings
+        self.notifier = notifier or sdnotify.Notifier()
+        self.clock = system_clock()
+        self.stopping = asyncio.Event()
+        self.failures: dict[str, int] = {}
+        self.outcomes: dict[str, SourceOutcome] = {}
+        self.last_progress = time.monotonic()
+        self.running: set[asyncio.Task[Any]] = set()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.monitor: Monitor | None = None
+
+    async def main(self) -> int:
+        import httpx
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        # Their INFO lines ("Running job …" every poll) would drown the transitions.
+        for noisy in ("apscheduler", "apprise"):
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            self.monitor = Monitor(self.settings, self.store, client, self.clock)
+            self.monitor.recipients.validate()
+            self.scheduler = AsyncIOScheduler(timezone=UTC)
+            self._schedule_sources()
+            self._arm_delivery(datetime.now(UTC))
+            self._schedule_watchdog()
+            self.scheduler.start()
+            self.notifier.ready()
+            log.info(
+                "statuswatch running: %s",
+                ", ".join(
+                    f"{s.name} every {self.settings.source_interval(s):g}s"
+                    for s in self.settings.sources
+                ),
+            )
+            await self.stopping.wait()
+            await self._shutdown()
+        return 0
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def _schedule_sources(self) -> None:
+        assert self.scheduler is not None
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:"):
+                job.remove()
+        now = datetime.now(UTC)
+        for source in self.settings.sources:
+            self._add_poll_job(source, self.settings.source_interval(source), first_run=now)
+
+    def _add_poll_job(self, source: SourceConfig, interval: float, first_run: datetime) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        assert self.scheduler is not None
+        self.scheduler.add_job(
+            self._poll_job,
+            IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 30.0)),
+            args=[source.name],
+            id=f"poll:{source.name}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=first_run,
+            replace_existing=True,
+        )
+
+    async def _poll_job(self, source_name: str) -> None:
+        await self._tracked(self._poll(source_name))
+
+    async def _poll(self, source_name: str) -> None:
+        source = next((s for s in self.settings.sources if s.name == source_name), None)
+        if source is None or self.monitor is None:
+            return
+        try:
+            with self.store.cycle_lock(wait=0):
+                outcome = await self.monitor.poll_source(source)
+                await self._deliver_locked()
+        except StoreLocked:
+            log.warning(
+                "%s: another statuswatch run holds the lock; skipped this poll", source_name
+            )
+            return
+        except ConfigError as error:
+            log.error("%s: %s", source_name, error)
+            return
+        self.last_progress = time.monotonic()
+        self.outcomes[source_name] = outcome
+        self._after_poll(source, outcome)
+        self.notifier.status(status_line(self.outcomes, self.store.outbox_counts()["pending"]))
+
+    def _after_poll(self, source: SourceConfig, outcome: SourceOutcome) -> None:
+        """Back off a failing source; return to the normal interval after a success."""
+        base = self.settings.source_interval(source)
+        previous = self.failures.get(source.name, 0)
+        failures = 0 if outcome.ok else previous + 1
+        self.failures[source.name] = failures
+        for problem in outcome.missing:
+            log.error("config: %s", problem)
+        if outcome.ok and previous == 0:
+            return
+        interval = backoff_interval(base, failures, outcome.retry_after)
+        if outcome.ok:
+            log.info("%s: feed readable again; polling every %gs", source.name, interval)
+        else:
+            log.warning("%s: %s; next try in %gs", source.name, outcome.error, interval)
+        now = datetime.now(UTC)
+        self._add_poll_job(source, interval, first_run=now + timedelta(seconds=interval))
+
+    async def _deliver_job(self) -> None:
+        await self._tracked(self._deliver())
+
+    async def _deliver(self) -> None:
+        try:
+            with self.store.cycle_lock(wait=0):
+                await self._deliver_locked()
+        except StoreLocked:
+            self._arm_delivery(datetime.now(UTC) + timedelta(seconds=5))
+
+    async def _deliver_locked(self) -> None:
+        assert self.monitor is not None
+        report = await self.monitor.deliver_due()
+        if report is not None:
+            for line in report.problems:
+                log.error("%s", line)
+        due = self.store.next_due()
+        if due is not None:
+            self._arm_delivery(due)
+
+    def _arm_delivery(self, when: datetime) -> None:
+        """Wake the delivery job when the earliest pending row is due."""
+        from apscheduler.triggers.date import DateTrigger
+
+        if self.scheduler is None:
+            return
+        due = self.store.next_due()
+        if due is None:
+            return
+        run_at = max(when, due, datetime.now(UTC))
+        self.scheduler.add_job(
+            self._deliver_job,
+            DateTrigger(run_date=run_at),
+            id=DELIVER_JOB,
+            replace_existing=True,
+            misfire_grace_time=None,
+            max_instances=1,
+        )
+
+    def _schedule_watchdog(self) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        interval = sdnotify.watchdog_interval()
+        if interval is None or self.scheduler is None:
+            return
+        self.scheduler.add_job(
+            self._watchdog_job,
+            IntervalTrigger(seconds=interval),
+            id="watchdog",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    async def _watchdog_job(self) -> None:
+        """Pet the watchdog only while polls keep completing (see module docstring)."""
+        longest = max(
+            backoff_interval(self.settings.source_interval(s), self.failures.get(s.name, 0), None)
+            for s in self.settings.sources
+        )
+        allowed = longest + 2 * self.settings.timeout * 3 + 60
+        if time.monotonic() - self.last_progress <= allowed:
+            self.notifier.watchdog()
+        else:
+            log.error("no poll has completed for %.0fs; not petting the watchdog", allowed)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def _tracked(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # the daemon never dies of one bad cycle
+            log.exception("a poll cycle failed unexpectedly; the next one runs as scheduled")
+
+    async def reload(self) -> None:
+        """SIGHUP: apply a valid new config; keep the old one if the new one is invalid."""
+        self.notifier.reloading()
+        try:
+            settings = self.load_settings()
+            monitor = Monitor(settings, self.store, self.monitor.client, self.clock)  # type: ignore[union-attr]
+            monitor.recipients.validate()
+        except ConfigError as error:
+            log.error("reload failed, keeping the running configuration: %s", error)
+        else:
+            if settings.state_dir != self.settings.state_dir:
+                log.warning("state_dir changes take effect only after a restart")
+            self.settings, self.monitor = settings, monitor
+            self.failures.clear()
+            self.outcomes = {
+                k: v for k, v in self.outcomes.items() if any(s.name == k for s in settings.sources)
+            }
+            self._schedule_sources()
+            self._arm_delivery(datetime.now(UTC))
+            log.info(
+                "configuration reloaded: %d source(s), %d subscriber(s)",
+                len(settings.sources),
+                len(settings.subscribers),
+            )
+        self.notifier.ready()
+
+    async def _shutdown(self) -> None:
+        """Stop scheduling, give running cycles up to 10 s, then cancel them."""
+        self.notifier.stopping()
+        log.info("stopping")
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        pending = [task for task in self.running if not task.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=2)
+        # Rows claimed by a cancelled delivery go back to pending for the next run.
+        rows = self.store.outbox_rows(("sending",))
+        self.store.release([row.id for row in rows])
+
+
+def run_daemon(
+    args: argparse.Namespace,
+    load: Callable[[argparse.Namespace], Settings],
+    open_store: Callable[[Settings], Store],
+) -> int:
+    settings = load(args)
+    store = open_store(settings)
+    try:
+        daemon = Daemon(settings, store, lambda: load(args))
+        return asyncio.run(daemon.main())
+    finally:
+        store.close()
