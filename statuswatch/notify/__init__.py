@@ -1,0 +1,1 @@
+"""Notifications: render transitions into messages people can act on, and deliver them."""
