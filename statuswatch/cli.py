@@ -357,7 +357,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if deliveries is not None:
         for line in deliveries.summary_lines():
             print(f"statuswatch: {line}", file=sys.stderr)
-    if problems:
+    if problems or (deliveries is not None and deliveries.problems):
         return EXIT_CONFIG
     if failures:
         return EXIT_UNAVAILABLE

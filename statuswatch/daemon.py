@@ -26,6 +26,7 @@ from statuswatch import sdnotify
 from statuswatch.clock import system_clock
 from statuswatch.config import ConfigError, Settings, SourceConfig
 from statuswatch.monitor import Monitor, SourceOutcome
+from statuswatch.notify.deliver import validate_subscribers
 from statuswatch.store import Store, StoreLocked
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class Daemon:
         async with httpx.AsyncClient(follow_redirects=True) as client:
             self.monitor = Monitor(self.settings, self.store, client, self.clock)
             self.monitor.recipients.validate()
+            validate_subscribers(self.settings)
             self.scheduler = AsyncIOScheduler(timezone=UTC)
             self._schedule_sources()
             self._arm_delivery(datetime.now(UTC))
@@ -278,6 +280,7 @@ class Daemon:
             settings = self.load_settings()
             monitor = Monitor(settings, self.store, self.monitor.client, self.clock)  # type: ignore[union-attr]
             monitor.recipients.validate()
+            validate_subscribers(settings)
         except ConfigError as error:
             log.error("reload failed, keeping the running configuration: %s", error)
         else:
