@@ -165,7 +165,14 @@ class Monitor:
                 config, at, ok=False, error=str(error), retry_after=error.retry_after
             )
         body = result.body if result.body is not None else cache.body
-        assert body is not None  # a 304 is only possible when validators were sent
+        if body is None:
+            return SourceOutcome(
+                config,
+                at,
+                ok=False,
+                error=f"{display_url(source.url)} answered 304 Not Modified to a request "
+                "that had nothing cached; the server is misbehaving",
+            )
         digest = body_hash(body)
         try:
             snapshot = self._parse(config.name, digest, body)

@@ -31,6 +31,7 @@ log = logging.getLogger("statuswatch.store")
 DB_NAME = "statuswatch.db"
 LOCK_NAME = "statuswatch.lock"
 SCHEMA_VERSION = 1
+PLANNED_MEMORY_SECONDS = 180 * 86400  # how long an announced planned event is remembered
 
 _SCHEMA = [
     # version 1
@@ -353,10 +354,17 @@ class Store:
             for key, track in after.services.items():
                 if before.services.get(key) != track:
                     _write_service(db, source, key, track)
-            for key in after.announced - before.announced:
+            announced = after.announced - before.announced
+            for key in announced:
                 db.execute(
                     "INSERT OR IGNORE INTO planned_seen (source, key, first_seen) VALUES (?,?,?)",
                     (source, key, ts(at)),
+                )
+            if announced:
+                # Apple lists an event for days, not months: older keys cannot come back.
+                db.execute(
+                    "DELETE FROM planned_seen WHERE source = ? AND first_seen < ?",
+                    (source, ts(at) - PLANNED_MEMORY_SECONDS),
                 )
             for transition, entries in zip(transitions, deliveries, strict=True):
                 transition_id = _insert_transition(db, transition)
