@@ -370,7 +370,8 @@ class Store:
                 transition_id = _insert_transition(db, transition)
                 stored.append(_with_id(transition, transition_id))
                 db.executemany(
-                    "INSERT OR IGNORE INTO outbox (transition_id, subscriber, target_key,"
+                    # Plain INSERT: OR IGNORE would also drop a row that breaks NOT NULL.
+                    "INSERT INTO outbox (transition_id, subscriber, target_key,"
                     " target_label, created_at, next_attempt_at) VALUES (?,?,?,?,?,?)",
                     [
                         (transition_id, e.subscriber, e.target_key, e.target_label, ts(at), ts(at))

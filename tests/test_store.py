@@ -1,0 +1,197 @@
+"""store.py directly: schema, what a poll writes, the outbox's claims, corrupt files."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from statuswatch.model import Event, Kind, State, Transition
+from statuswatch.store import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    OutboxEntry,
+    Store,
+    StoreLocked,
+    StoreUnwritable,
+)
+from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
+
+T0 = datetime(2025, 6, 19, 17, 45, 29, tzinfo=UTC)
+EVENT = Event(message_id="900001", status_type="Maintenance", event_status="ongoing")
+
+
+def _track(state: State, since: datetime = T0) -> SourceTrack:
+    service = ServiceTrack(service="iCloud Backup", state=state, since=since, cause=EVENT)
+    return SourceTrack(services={"icloud backup": service}, health=SourceHealth(last_success=since))
+
+
+def _transition(at: datetime = T0) -> Transition:
+    return Transition(
+        source="apple",
+        service="iCloud Backup",
+        kind=Kind.RECOVERED,
+        from_state=State.MAINTENANCE,
+        to_state=State.AVAILABLE,
+        at=at,
+        since=at - timedelta(hours=2),
+        event=EVENT,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    opened = Store.open(tmp_path / "state")
+    yield opened
+    opened.close()
+
+
+def _changes(store: Store) -> int:
+    return store._db.total_changes
+
+
+def test_new_database_is_at_current_schema_in_wal_mode(store: Store) -> None:
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_track_round_trips_through_the_database(store: Store) -> None:
+    track = _track(State.MAINTENANCE)
+    store.record_poll("apple", T0, SourceTrack(), track, [], [])
+    loaded = store.load_track("apple")
+    assert loaded.services == track.services
+    assert loaded.health.last_success == T0
+
+
+def test_unchanged_poll_writes_only_the_source_row(store: Store) -> None:
+    track = _track(State.AVAILABLE)
+    store.record_poll("apple", T0, SourceTrack(), track, [], [])
+    before = _changes(store)
+    later = T0 + timedelta(minutes=5)
+    health = SourceHealth(last_success=later)
+    store.record_poll("apple", later, track, replace(track, health=health), [], [])
+    # One UPDATE of source_state (last poll/success), nothing for the unchanged service.
+    assert _changes(store) - before == 1
+
+
+def test_database_does_not_grow_with_unchanged_polls(store: Store) -> None:
+    track = _track(State.AVAILABLE)
+    store.record_poll("apple", T0, SourceTrack(), track, [], [])
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = store.size_bytes()
+    for minute in range(1, 500):
+        at = T0 + timedelta(minutes=minute)
+        store.record_poll(
+            "apple", at, track, replace(track, health=SourceHealth(last_success=at)), [], []
+        )
+    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert store.size_bytes() == size
+
+
+def test_transition_and_its_outbox_rows_are_written_together(store: Store) -> None:
+    entries = [OutboxEntry("family", "key1", "json://127.0.0.1/****")]
+    stored = store.record_poll(
+        "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [entries]
+    )
+    assert stored[0].id is not None
+    rows = store.outbox_rows(("pending",))
+    assert [(row.subscriber, row.transition.kind, row.transition.event) for row in rows] == [
+        ("family", Kind.RECOVERED, EVENT)
+    ]
+
+
+def test_failed_outbox_insert_rolls_back_the_transition(store: Store) -> None:
+    broken = [OutboxEntry("family", None, "label")]  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        store.record_poll(
+            "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [broken]
+        )
+    assert store.transitions() == []
+    assert store.load_track("apple").services == {}
+
+
+def test_only_one_claim_wins(tmp_path: Path) -> None:
+    first = Store.open(tmp_path / "state")
+    second = Store.open(tmp_path / "state")
+    entries = [OutboxEntry("family", "key1", "label")]
+    first.record_poll(
+        "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [entries]
+    )
+    row_id = first.outbox_rows()[0].id
+    assert first.claim(row_id, T0, "one") is True
+    assert second.claim(row_id, T0, "two") is False
+    # A claim left by a dead process becomes claimable once it is stale.
+    assert second.claim(row_id, T0 + timedelta(minutes=10), "two", stale_after=300) is True
+    first.close()
+    second.close()
+
+
+def test_failed_row_goes_back_to_pending_then_dead(store: Store) -> None:
+    entries = [OutboxEntry("family", "key1", "label")]
+    store.record_poll(
+        "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [entries]
+    )
+    row = store.outbox_rows()[0]
+    assert store.claim(row.id, T0, "me")
+    store.mark_failed([row.id], "HTTP 500", T0 + timedelta(seconds=30), T0)
+    row = store.outbox_rows()[0]
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "HTTP 500")
+    assert store.next_due() == T0 + timedelta(seconds=30)
+    assert store.claim(row.id, T0, "me")
+    store.mark_failed([row.id], "HTTP 500", None, T0)
+    assert store.outbox_rows()[0].status == "dead"
+    assert store.next_due() is None
+    assert store.retry(None, T0) == 1
+    assert store.outbox_rows()[0].status == "pending"
+
+
+def test_planned_keys_are_forgotten_after_half_a_year(store: Store) -> None:
+    old = replace(SourceTrack(), announced=frozenset({"icloud backup\x1f1"}))
+    store.record_poll("apple", T0, SourceTrack(), old, [], [])
+    later = T0 + timedelta(days=200)
+    newer = replace(old, announced=frozenset({"icloud backup\x1f1", "icloud backup\x1f2"}))
+    store.record_poll("apple", later, old, newer, [], [])
+    assert store.load_track("apple").announced == frozenset({"icloud backup\x1f2"})
+
+
+def test_corrupt_database_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / DB_NAME).write_bytes(b"this is not an sqlite database" * 100)
+    opened = Store.open(state)
+    opened.close()
+    assert len(list(state.glob(f"{DB_NAME}.corrupt-*"))) == 1
+    assert "corrupt" in caplog.text
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    Store.open(state).close()
+    connection = sqlite3.connect(state / DB_NAME)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.close()
+    with pytest.raises(StoreUnwritable, match="newer statuswatch"):
+        Store.open(state)
+
+
+def test_cycle_lock_is_exclusive(store: Store, tmp_path: Path) -> None:
+    other = Store.open(store.state_dir)
+    with (
+        store.cycle_lock(),
+        pytest.raises(StoreLocked, match="another statuswatch check"),
+        other.cycle_lock(wait=0.2),
+    ):
+        pass
+    with other.cycle_lock(wait=0.2):
+        pass
+    other.close()
+
+
+def test_state_dir_under_a_file_is_unwritable(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(StoreUnwritable, match="cannot create the state directory"):
+        Store.open(blocker / "state")
