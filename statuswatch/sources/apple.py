@@ -36,7 +36,7 @@ STATUS_PAGES = {
     "developer": "https://developer.apple.com/system-status/",
 }
 
-_JSONP = re.compile(r"^[A-Za-z_$][\w$.]*\s*\((?P<body>.*)\)\s*;?\s*$", re.DOTALL)
+_JSONP_PREFIX = re.compile(r"[A-Za-z_$][\w$.]*\s*\(")
 
 
 class FeedFormatError(ValueError):
@@ -101,9 +101,9 @@ def _decode_document(body: bytes) -> Any:
             "the server sent an HTML page instead of the JSON feed "
             "(an error or maintenance page, or the wrong URL)"
         )
-    wrapped = _JSONP.match(text)
-    if wrapped is not None and not text.startswith(("{", "[")):
-        text = wrapped.group("body").strip()
+    text = _unwrap_jsonp(text)
+    if not text:
+        raise FeedFormatError("the feed body is empty")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -116,6 +116,19 @@ def _decode_document(body: bytes) -> Any:
             f"the feed body is not valid JSON ({error.msg} at line {error.lineno}, "
             f"column {error.colno})"
         ) from None
+
+
+def _unwrap_jsonp(text: str) -> str:
+    """`callback(...);` -> `...`. The prefix is removed even when the closing `);` is
+    missing, so a truncated JSONP body is reported as truncated, not as bad JSON."""
+    if text.startswith(("{", "[")):
+        return text
+    prefix = _JSONP_PREFIX.match(text)
+    if prefix is None:
+        return text
+    body = text[prefix.end() :].rstrip()
+    body = body.removesuffix(";").rstrip()
+    return body.removesuffix(")").strip()
 
 
 def _missing_services_reason(document: dict[str, Any]) -> str:

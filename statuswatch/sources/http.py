@@ -163,7 +163,12 @@ async def _fetch_once(
 
 
 def _connect_reason(url: str, error: Exception) -> str:
-    text = str(error).lower()
+    # httpx wraps the OS error twice (anyio's "All connection attempts failed" hides the
+    # ConnectionRefusedError, whose own text is "Connect call failed"): read the chain.
+    causes = _causes(error)
+    text = " ".join(str(cause) for cause in causes).lower()
+    if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
+        text += " refused"
     host = _host(url)
     if any(
         marker in text
@@ -172,9 +177,19 @@ def _connect_reason(url: str, error: Exception) -> str:
         return f"could not look up {host} (DNS failed; is the network up?)"
     if "refused" in text:
         return f"{host} refused the connection (nothing is listening there)"
+    detail = " ".join(str(error).split())[:120]  # one line, whatever the library said
     if "certificate" in text or "ssl" in text:
-        return f"the TLS connection to {host} failed ({str(error)[:120]})"
-    return f"could not connect to {host} ({str(error)[:120] or type(error).__name__})"
+        return f"the TLS connection to {host} failed ({detail})"
+    return f"could not connect to {host} ({detail or type(error).__name__})"
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def _status_error(url: str, response: httpx.Response) -> Exception:
