@@ -341,12 +341,12 @@ def test_services_null_is_rejected() -> None:
 @pytest.mark.parametrize("body", [b"[]", b'[{"services": []}]', b"jsonCallback([1]);"])
 def test_json_array(body: bytes) -> None:
     message = rejection(body)
-    assert "list" in message and "not an object" in message
+    assert "JSON array" in message and "not a JSON object" in message
 
 
 @pytest.mark.parametrize("body", [b"null", b"42", b'"services"'])
 def test_json_scalars(body: bytes) -> None:
-    assert "not an object" in rejection(body)
+    assert "not a JSON object with a 'services' list" in rejection(body)
 
 
 @pytest.mark.parametrize(

@@ -57,7 +57,7 @@ def parse_feed(body: bytes) -> Snapshot:
     document = _decode_document(body)
     if not isinstance(document, dict):
         raise FeedFormatError(
-            f"the feed is a JSON {type(document).__name__}, not an object with 'services'"
+            f"the feed is {_json_kind(document)}, not a JSON object with a 'services' list"
         )
     services_raw = document.get("services")
     if services_raw is None:
@@ -129,6 +129,18 @@ def _unwrap_jsonp(text: str) -> str:
     body = text[prefix.end() :].rstrip()
     body = body.removesuffix(";").rstrip()
     return body.removesuffix(")").strip()
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "JSON null"
+    if isinstance(value, bool):
+        return f"the JSON value {str(value).lower()}"
+    if isinstance(value, int | float):
+        return "a bare JSON number"
+    if isinstance(value, str):
+        return "a bare JSON string"
+    return "a JSON array"
 
 
 def _missing_services_reason(document: dict[str, Any]) -> str:

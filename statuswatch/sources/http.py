@@ -96,7 +96,9 @@ async def fetch_body(
             )
         except _Retryable as retryable:
             error = retryable
-        if attempt >= retries:
+        # A server that names its own Retry-After is not hammered again within seconds:
+        # the caller (the daemon's back-off, the next timer run) waits as it asks.
+        if attempt >= retries or error.error.retry_after is not None:
             raise error.error
         attempt += 1
         await sleep(attempt * (0.5 + jitter()))
