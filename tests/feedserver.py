@@ -1,0 +1,308 @@
+"""A real HTTP server on 127.0.0.1 for tests that talk to statuswatch over the network.
+
+It runs in a background thread (``http.server.ThreadingHTTPServer``) on an ephemeral
+port, so a ``statuswatch`` subprocess can poll it like it polls Apple. The test changes
+what it serves between requests and reads back what it was sent::
+
+    with FeedServer() as server:
+        server.set_body(feed_bytes)                  # 200 with this body, ETag computed
+        url = server.url("/feed.json")               # http://127.0.0.1:PORT/feed.json
+        ...                                          # run statuswatch against `url`
+        server.set_status(500)                       # now every answer is a 500
+        assert server.request_count == 1
+        assert server.last_request.headers["User-Agent"].startswith("statuswatch/")
+
+Also usable as a sink for webhooks and other deliveries: every request (GET, HEAD, POST,
+PUT, PATCH, DELETE) is recorded with its method, path, headers and body in
+``server.requests``, and answered with the configured status, headers and body.
+
+What it can serve (all thread-safe; a change applies to the next request):
+
+- ``set_body(bytes, content_type=...)``: the body of a normal answer.
+- ``set_status(code)``: the status of a normal answer (default 200). A 304 is sent only
+  by the conditional-GET logic below, or if you set 304 yourself.
+- ``set_headers({...})``: extra response headers (e.g. ``Retry-After``).
+- ETag (on by default): each body gets a strong ETag derived from its bytes; a GET or
+  HEAD whose ``If-None-Match`` matches it is answered ``304 Not Modified`` with no body.
+  ``set_etag("...")`` fixes the value, ``set_etag(None)`` turns ETags off.
+- ``set_last_modified("Sat, 21 Jun 2025 08:28:41 GMT")``: sends Last-Modified and answers
+  304 to an equal ``If-Modified-Since`` (when no ETag decided already).
+- ``set_delay(seconds)``: sleep before answering (a stalled server).
+- ``set_truncate(n)``: announce the full Content-Length but send only the first ``n``
+  bytes of the body, then close the connection (a download cut by the network).
+
+``responses`` records the status actually sent for each request, in order
+(``server.responses[-1] == 304`` after a conditional GET that matched).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+import pytest
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # header names as sent; look up case-insensitively via header()
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+@dataclass
+class _Config:
+    body: bytes = b""
+    content_type: str = "application/json"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = AUTO
+    last_modified: str | None = None
+    delay: float = 0.0
+    truncate: int | None = None
+
+
+class FeedServer:
+    """A configurable HTTP server on 127.0.0.1; see the module docstring."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._lock = threading.Lock()
+        self._config = _Config()
+        self._requests: list[RecordedRequest] = []
+        self._responses: list[int] = []
+        self._httpd = ThreadingHTTPServer((host, 0), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False  # stop() must not wait for a stalled answer
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle --------------------------------------------------------------------
+
+    def start(self) -> FeedServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"feedserver-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket: the port then refuses connections."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> FeedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- where ---------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def url(self, path: str = "/feed.json") -> str:
+        if not path.startswith("/"):
+            path = "/" + path
+        return f"http://{self.host}:{self.port}{path}"
+
+    # -- what to answer ------------------------------------------------------------------
+
+    def set_body(self, body: bytes, *, content_type: str | None = None) -> None:
+        with self._lock:
+            self._config.body = body
+            if content_type is not None:
+                self._config.content_type = content_type
+
+    def set_status(self, status: int) -> None:
+        with self._lock:
+            self._config.status = status
+
+    def set_headers(self, headers: Mapping[str, str]) -> None:
+        """Extra headers sent with every answer (replaces the previous extra headers)."""
+        with self._lock:
+            self._config.headers = dict(headers)
+
+    def set_etag(self, etag: str | None = AUTO) -> None:
+        """`"auto"` (default): derived from the body; a string: that value; None: no ETag."""
+        with self._lock:
+            self._config.etag = etag
+
+    def set_last_modified(self, value: str | None) -> None:
+        with self._lock:
+            self._config.last_modified = value
+
+    def set_delay(self, seconds: float) -> None:
+        with self._lock:
+            self._config.delay = seconds
+
+    def set_truncate(self, length: int | None) -> None:
+        with self._lock:
+            self._config.truncate = length
+
+    def current_etag(self) -> str | None:
+        with self._lock:
+            return self._etag_locked()
+
+    def _etag_locked(self) -> str | None:
+        etag = self._config.etag
+        if etag == AUTO:
+            return '"' + hashlib.sha256(self._config.body).hexdigest()[:16] + '"'
+        return etag
+
+    # -- what was asked ------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def responses(self) -> list[int]:
+        with self._lock:
+            return list(self._responses)
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self._requests)
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        with self._lock:
+            if not self._requests:
+                raise AssertionError("the feed server has not received any request")
+            return self._requests[-1]
+
+    @property
+    def last_headers(self) -> dict[str, str]:
+        return self.last_request.headers
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._responses.clear()
+
+    # -- serving (called from the server's threads) ----------------------------------
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body_in = handler.rfile.read(length) if length > 0 else b""
+        request = RecordedRequest(
+            method=handler.command,
+            path=handler.path,
+            headers=dict(handler.headers.items()),
+            body=body_in,
+        )
+        with self._lock:
+            config = _Config(**vars(self._config))
+            config.headers = dict(self._config.headers)
+            etag = self._etag_locked()
+            self._requests.append(request)
+        if config.delay:
+            time.sleep(config.delay)
+
+        status = config.status
+        cacheable = handler.command in ("GET", "HEAD") and status == 200
+        if cacheable and _not_modified(request, etag, config.last_modified):
+            status = 304
+        with self._lock:
+            self._responses.append(status)
+
+        handler.send_response(status)
+        for name, value in config.headers.items():
+            handler.send_header(name, value)
+        if etag is not None and status in (200, 304):
+            handler.send_header("ETag", etag)
+        if config.last_modified is not None and status in (200, 304):
+            handler.send_header("Last-Modified", config.last_modified)
+        if status == 304 or status < 200:
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
+        body = config.body
+        handler.send_header("Content-Type", config.content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        if config.truncate is not None:
+            handler.send_header("Connection", "close")
+        handler.end_headers()
+        if handler.command == "HEAD":
+            return
+        if config.truncate is not None:
+            handler.wfile.write(body[: config.truncate])
+            handler.wfile.flush()
+            handler.close_connection = True
+            return
+        handler.wfile.write(body)
+
+
+def _not_modified(request: RecordedRequest, etag: str | None, last_modified: str | None) -> bool:
+    if_none_match = request.header("If-None-Match")
+    if if_none_match is not None and etag is not None:
+        candidates = [part.strip() for part in if_none_match.split(",")]
+        return etag in candidates or "*" in candidates
+    if_modified_since = request.header("If-Modified-Since")
+    return (
+        if_none_match is None
+        and last_modified is not None
+        and if_modified_since is not None
+        and if_modified_since.strip() == last_modified
+    )
+
+
+def _make_handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            try:
+                server._answer(self)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # keep pytest output clean; the test reads `server.requests` instead
+
+    return Handler
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A started FeedServer, stopped after the test."""
+    with FeedServer() as server:
+        yield server
