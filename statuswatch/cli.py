@@ -440,7 +440,7 @@ def _iso(moment: Any) -> str | None:
 
 def cmd_services(args: argparse.Namespace) -> int:
     from statuswatch.sources.apple import feed_url, parse_feed
-    from statuswatch.sources.http import Validators, fetch_body
+    from statuswatch.sources.http import FetchError, Validators, fetch_body
 
     settings = load(args)
     url = args.url or feed_url(args.feed, args.locale or "en_US")
@@ -454,7 +454,8 @@ def cmd_services(args: argparse.Namespace) -> int:
                 timeout=settings.timeout,
                 max_bytes=settings.max_body_bytes,
             )
-        assert result.body is not None
+        if result.body is None:
+            raise FetchError(f"{url} answered 304 Not Modified to a plain request")
         return result.body
 
     snapshot = parse_feed(asyncio.run(fetch()))

@@ -294,7 +294,7 @@ def describe_validation_error(error: ValidationError) -> str:
     if not key:
         return message
     if kind in ("literal_error", "enum"):
-        return f"{key}: {message[0].lower()}{message[1:]}"
+        return f"{key}: {message[0].lower()}{message[1:]} (got {problem.get('input')!r})"
     value = problem.get("input")
     shown = "" if isinstance(value, dict | list) or key.endswith("urls") else f" (got {value!r})"
     return f"{key}: {message}{shown}"

@@ -285,6 +285,11 @@ def describe_transition(transition: Transition) -> str:
     """One line for logs and CLI output."""
     what = transition.service or f"source {transition.source}"
     at = transition.at.strftime("%Y-%m-%d %H:%M UTC")
+    if transition.kind == "source_down":
+        since = transition.since.strftime("%Y-%m-%d %H:%M UTC") if transition.since else "?"
+        return f"the {transition.source} feed has been unreadable since {since} ({at})"
+    if transition.kind == "source_up":
+        return f"the {transition.source} feed is readable again ({at})"
     if transition.kind == "scheduled" and transition.event is not None:
         start = transition.event.start_date or "?"
         kind = transition.event.status_type.lower() or "event"

@@ -575,12 +575,14 @@ def test_a_source_silent_for_longer_than_stale_after_is_down_then_up(recorded: R
     assert early.arrows == []
     down = recorded.check(now="2025-06-19T18:16:00Z")
     assert down.code == 69, down
-    assert [line.split(": ", 1)[1].split(" ")[0] for line in down.arrows] == ["source_down"]
+    assert [line.split(" (")[0] for line in down.arrows] == [
+        "→ the apple feed has been unreadable since 2025-06-19 17:45 UTC"
+    ]
     assert recorded.check(now="2025-06-19T18:20:00Z").arrows == []  # told once
     recorded.server.set_status(200)
     up = recorded.check(now="2025-06-19T18:30:00Z")
     assert up.code == 0, up
-    assert up.arrows == ["→ source apple: unknown → available (source_up, 2025-06-19 18:30 UTC)"]
+    assert up.arrows == ["→ the apple feed is readable again (2025-06-19 18:30 UTC)"]
     # Unknown in between was never a change of the services themselves.
     recorded.assert_services_intact()
     history = recorded.run(
