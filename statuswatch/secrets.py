@@ -68,7 +68,8 @@ def secret_fragments(url: str) -> set[str]:
         fragments.add(parts.username)
     host = parts.hostname or ""
     if host and not _HOSTLIKE.match(host):
-        fragments.add(host)
+        # `hostname` is lower-cased; the token is echoed back as written (slack://TokenA/…).
+        fragments.update({host, parts.netloc.rpartition("@")[2].split(":")[0]})
     for segment in parts.path.split("/"):
         if len(segment) >= 6:
             fragments.update({segment, unquote(segment)})
@@ -115,3 +116,21 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redactor(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def redact_logs(urls: Iterable[str]) -> None:
+    """Make every handler of the root logger scrub these URLs too.
+
+    The CLI installs a RedactingFilter for the URLs written in the config at start-up; the
+    URLs read later from a `urls_file` are added here by whoever is about to hand them to
+    apprise (whose debug log prints the URLs it loads and posts to).
+    """
+    urls = [url for url in urls if url]
+    if not urls:
+        return
+    for handler in logging.getLogger().handlers:
+        filters = [f for f in handler.filters if isinstance(f, RedactingFilter)]
+        if not filters:
+            handler.addFilter(RedactingFilter(Redactor(urls)))
+        for existing in filters:
+            existing.redactor.add(urls)

@@ -481,13 +481,15 @@ class Store:
         """Compare-and-set: True only for the one process that moves the row to `sending`.
 
         A row left in `sending` by a process that died is claimable again after
-        `stale_after` seconds (at-least-once delivery).
+        `stale_after` seconds (at-least-once delivery); its `next_attempt_at` says when, so
+        that `next_due()` and `outbox_rows(due_before=...)` find it then.
         """
         with self.transaction() as db:
             cursor = db.execute(
-                "UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?"
-                " WHERE id = ? AND (status = 'pending' OR (status = 'sending' AND claimed_at < ?))",
-                (ts(now), claimer, row_id, ts(now) - stale_after),
+                "UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?,"
+                " next_attempt_at = ? WHERE id = ?"
+                " AND (status = 'pending' OR (status = 'sending' AND claimed_at <= ?))",
+                (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),
             )
             return cursor.rowcount == 1
 
@@ -519,11 +521,11 @@ class Store:
                 )
 
     def release(self, row_ids: Sequence[int]) -> None:
-        """Give claimed rows back untouched (a shutdown interrupted their delivery)."""
+        """Give claimed rows back, due again at once (a shutdown interrupted their delivery)."""
         with self.transaction() as db:
             db.executemany(
-                "UPDATE outbox SET status = 'pending', claimed_at = NULL, claimed_by = NULL"
-                " WHERE id = ? AND status = 'sending'",
+                "UPDATE outbox SET status = 'pending', next_attempt_at = claimed_at,"
+                " claimed_at = NULL, claimed_by = NULL WHERE id = ? AND status = 'sending'",
                 [(row_id,) for row_id in row_ids],
             )
 
@@ -555,8 +557,10 @@ class Store:
         return counts
 
     def next_due(self) -> datetime | None:
+        """When the earliest waiting row can be delivered: a pending row at its next attempt,
+        a row left `sending` by a process that died when its claim goes stale (see `claim`)."""
         row = self._db.execute(
-            "SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'"
+            "SELECT min(next_attempt_at) FROM outbox WHERE status IN ('pending', 'sending')"
         ).fetchone()
         return dt(row[0]) if row else None
 

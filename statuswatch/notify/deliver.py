@@ -30,7 +30,7 @@ from statuswatch.config import ConfigError, Settings, SubscriberConfig
 from statuswatch.model import Kind, Transition
 from statuswatch.notify.render import Message, render, render_digest, sample_transition
 from statuswatch.notify.targets import Target, subscriber_targets
-from statuswatch.secrets import Redactor, mask_url
+from statuswatch.secrets import Redactor, mask_url, redact_logs
 from statuswatch.sources.apple import STATUS_PAGES
 from statuswatch.store import OutboxRow, Store
 
@@ -47,9 +47,9 @@ CONCURRENCY = 64
 
 
 def retry_delay(attempts: int, jitter: float) -> float:
-    """30 s doubling per failed attempt so far, capped at 1 h; `jitter` in [-1, 1]."""
+    """30 s doubling per failed attempt so far, ±10 % (`jitter` in [-1, 1]), never over 1 h."""
     base = min(FIRST_RETRY * 2 ** max(attempts, 0), MAX_RETRY)
-    return base * (1 + 0.1 * jitter)
+    return min(base * (1 + 0.1 * jitter), MAX_RETRY)
 
 
 def next_attempt(
@@ -195,7 +195,9 @@ class Deliverer:
         self.recipients = recipients
         self.rng = rng or random.Random()
         self.claimer = f"{os.uname().nodename}:{os.getpid()}"
-        self.redactor = Redactor(url for t in self._all_targets() for url in [t.url] if url)
+        urls = [t.url for t in self._all_targets() if t.url]
+        self.redactor = Redactor(urls)
+        redact_logs(urls)  # apprise's debug log shows the URLs, urls_file ones included
         self._limit = asyncio.Semaphore(concurrency)
         self._apprise: dict[str, apprise.Apprise] = {}
 
@@ -368,12 +370,15 @@ async def send_test(
     for subscriber in subscribers:
         for target in subscriber_targets(subscriber):
             redactor.add([target.url] if target.url else [])
+            redact_logs([target.url] if target.url else [])
             try:
                 instance = _build_apprise(target, subscriber.name)
             except ConfigError as error:
                 results.append(TestResult(subscriber.name, target.label, False, str(error)))
                 continue
             label = privacy_label(instance, target.label)
+            if redactor(label) != label:  # apprise keeps path tokens (json://host/TOKEN)
+                label = target.label
             message = render(
                 transition,
                 timezone=subscriber.timezone or settings.timezone,
