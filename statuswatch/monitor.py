@@ -77,6 +77,8 @@ class Recipients:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._targets: dict[str, list[Target]] = {}
+        # By name: a fan-out to thousands of subscribers must not scan the list per row.
+        self._by_name = {subscriber.name: subscriber for subscriber in settings.subscribers}
 
     def targets(self, subscriber_name: str) -> list[Target]:
         if subscriber_name not in self._targets:
@@ -84,11 +86,15 @@ class Recipients:
             self._targets[subscriber_name] = subscriber_targets(subscriber)
         return self._targets[subscriber_name]
 
+    def subscriber(self, name: str) -> SubscriberConfig | None:
+        """The configured subscriber of that name, or None if there is none (any more)."""
+        return self._by_name.get(name)
+
     def _subscriber(self, name: str) -> SubscriberConfig:
-        for subscriber in self.settings.subscribers:
-            if subscriber.name == name:
-                return subscriber
-        raise ConfigError(f"no subscriber is named {name!r} in the configuration")
+        subscriber = self._by_name.get(name)
+        if subscriber is None:
+            raise ConfigError(f"no subscriber is named {name!r} in the configuration")
+        return subscriber
 
     def validate(self) -> None:
         """Read every urls_file now, so a missing credential fails before a poll is stored."""
@@ -229,8 +235,14 @@ class Monitor:
     async def deliver_due(self) -> DeliveryReport | None:
         """Deliver outbox rows that are due. Imports apprise only when there are some."""
         next_due = self.store.next_due()
-        if next_due is None or next_due > self.clock():
+        if next_due is None:
             return None
+        if next_due > self.clock():
+            # Nothing to send yet, but rows wait for their back-off: `check` must say so
+            # (exit 75), still without importing apprise.
+            from statuswatch.notify.deliver import DeliveryReport
+
+            return DeliveryReport.waiting_in(self.store)
         from statuswatch.notify.deliver import Deliverer
 
         deliverer = Deliverer(self.settings, self.store, self.clock, self.recipients)

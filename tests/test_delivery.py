@@ -319,11 +319,6 @@ def test_webhook_failures_wait_with_backoff_then_deliver_exactly_once(sw: Status
     assert sw.rows() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in statuswatch/monitor.py: Monitor.deliver_due() returns None when no row is "
-    "due yet, so `check` exits 0 and reports 0 pending while a row waits for its back-off",
-)
 def test_check_exits_75_while_a_row_waits_for_its_backoff(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.fail_next(1)

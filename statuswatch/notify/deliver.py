@@ -70,6 +70,18 @@ class DeliveryReport:
     waiting: dict[str, int] = field(default_factory=dict)  # subscriber -> rows still pending
     problems: list[str] = field(default_factory=list)  # configuration problems met
 
+    @classmethod
+    def waiting_in(cls, store: Store) -> DeliveryReport:
+        """A report of rows still waiting, with nothing sent in this run."""
+        report = cls()
+        report.count_waiting(store)
+        return report
+
+    def count_waiting(self, store: Store) -> None:
+        for row in store.outbox_rows(("pending", "sending")):
+            self.pending += 1
+            self.waiting[row.subscriber] = self.waiting.get(row.subscriber, 0) + 1
+
     def summary_lines(self) -> list[str]:
         lines = list(self.problems)
         if self.pending:
@@ -217,9 +229,7 @@ class Deliverer:
         for row in self.store.outbox_rows(("pending", "sending"), due_before=now):
             groups[(row.subscriber, row.target_key)].append(row)
         await asyncio.gather(*(self._deliver_group(rows, report) for rows in groups.values()))
-        for row in self.store.outbox_rows(("pending", "sending")):
-            report.pending += 1
-            report.waiting[row.subscriber] = report.waiting.get(row.subscriber, 0) + 1
+        report.count_waiting(self.store)
         return report
 
     async def _deliver_group(self, rows: list[OutboxRow], report: DeliveryReport) -> None:
@@ -229,7 +239,7 @@ class Deliverer:
         if not claimed:
             return
         subscriber_name = claimed[0].subscriber
-        subscriber = next((s for s in self.settings.subscribers if s.name == subscriber_name), None)
+        subscriber = self.recipients.subscriber(subscriber_name)
         target = self._target(subscriber, claimed[0].target_key)
         if subscriber is None or target is None:
             self._give_up(
