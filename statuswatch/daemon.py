@@ -85,6 +85,10 @@ class Daemon:
         self.outcomes: dict[str, SourceOutcome] = {}
         self.last_progress = time.monotonic()
         self.running: set[asyncio.Task[Any]] = set()
+        # One cycle at a time within this process. The store's file lock keeps *other*
+        # processes out; without this, two sources due together (or a poll during the
+        # delivery job) would meet our own file lock and skip a poll as if another run held it.
+        self.cycle = asyncio.Lock()
         self.scheduler: AsyncIOScheduler | None = None
         self.monitor: Monitor | None = None
 
@@ -104,6 +108,7 @@ class Daemon:
             self.monitor.recipients.validate()
             validate_subscribers(self.settings)
             self.scheduler = AsyncIOScheduler(timezone=UTC)
+            self._release_orphans()
             self._schedule_sources()
             self._arm_delivery(datetime.now(UTC))
             self._schedule_watchdog()
@@ -151,6 +156,10 @@ class Daemon:
         await self._tracked(self._poll(source_name))
 
     async def _poll(self, source_name: str) -> None:
+        async with self.cycle:
+            await self._poll_locked(source_name)
+
+    async def _poll_locked(self, source_name: str) -> None:
         source = next((s for s in self.settings.sources if s.name == source_name), None)
         if source is None or self.monitor is None:
             return
@@ -194,8 +203,9 @@ class Daemon:
 
     async def _deliver(self) -> None:
         try:
-            with self.store.cycle_lock(wait=0):
-                await self._deliver_locked()
+            async with self.cycle:
+                with self.store.cycle_lock(wait=0):
+                    await self._deliver_locked()
         except StoreLocked:
             self._arm_delivery(datetime.now(UTC) + timedelta(seconds=5))
 
@@ -275,7 +285,20 @@ class Daemon:
 
     async def reload(self) -> None:
         """SIGHUP: apply a valid new config; keep the old one if the new one is invalid."""
+        if self.stopping.is_set():
+            return
         self.notifier.reloading()
+        try:
+            # After the cycle in progress, if any: it finishes with the configuration it
+            # started with, and cannot re-schedule its source over the new jobs afterwards.
+            async with self.cycle:
+                self._apply_reload()
+        except Exception:  # a bug here must not kill the daemon nor leave systemd "reloading"
+            log.exception("reload failed unexpectedly; keeping the running configuration")
+        finally:
+            self.notifier.ready()
+
+    def _apply_reload(self) -> None:
         try:
             settings = self.load_settings()
             monitor = Monitor(settings, self.store, self.monitor.client, self.clock)  # type: ignore[union-attr]
@@ -298,14 +321,15 @@ class Daemon:
                 len(settings.sources),
                 len(settings.subscribers),
             )
-        self.notifier.ready()
 
     async def _shutdown(self) -> None:
         """Stop scheduling, give running cycles up to 10 s, then cancel them."""
         self.notifier.stopping()
         log.info("stopping")
+        # Pause, not shut down, while cycles finish: APScheduler's AsyncIOExecutor.shutdown()
+        # cancels every running job at once, which would cut a delivery mid-send.
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         pending = [task for task in self.running if not task.done()]
         if pending:
             _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
@@ -313,9 +337,27 @@ class Daemon:
                 task.cancel()
             if late:
                 await asyncio.wait(late, timeout=2)
-        # Rows claimed by a cancelled delivery go back to pending for the next run.
-        rows = self.store.outbox_rows(("sending",))
-        self.store.release([row.id for row in rows])
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        self._release_orphans()
+
+    def _release_orphans(self) -> None:
+        """Give rows stuck in `sending` back to `pending`, at start and at stop.
+
+        Rows are claimed only under the store's cycle lock, so while we hold it a `sending`
+        row belongs to no running cycle: a run that died mid-delivery (kill -9, power loss)
+        or a cycle of ours cancelled at shutdown: release it so it goes out now, not whenever
+        the outbox is next looked at. If another process holds the lock, its claims are
+        live: leave them alone.
+        """
+        try:
+            with self.store.cycle_lock(wait=0):
+                rows = self.store.outbox_rows(("sending",))
+                if rows:
+                    self.store.release([row.id for row in rows])
+                    log.info("%d interrupted delivery(ies) will be retried", len(rows))
+        except StoreLocked:
+            pass
 
 
 def run_daemon(
