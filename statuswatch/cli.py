@@ -294,6 +294,9 @@ def _install_redactor(settings: Settings) -> None:
 
     redactor = Redactor(url for s in settings.subscribers for url in s.urls)
     for handler in logging.getLogger().handlers:
+        # Replace, not add: the daemon calls this again on every SIGHUP.
+        for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+            handler.removeFilter(old)
         handler.addFilter(RedactingFilter(redactor))
 
 
