@@ -99,6 +99,14 @@ def clean_status(text: str, limit: int = STATUS_MAX_CHARS) -> str:
     names, messages) can carry anything, so line breaks and tabs become spaces and every other
     control or format character is dropped.
     """
+    if text.isprintable():
+        # Fast path (the daemon sends a status line after every poll): printable text has
+        # no control, format, surrogate or line/paragraph-separator character, so the loop
+        # below would keep every character as it is.
+        line = " ".join(text.split())
+        if len(line) > limit:
+            line = line[: max(limit - 1, 0)].rstrip() + "…"
+        return line
     chars: list[str] = []
     for ch in text:
         if ch in "\r\n\t\v\f\x85\u2028\u2029":
