@@ -1,0 +1,1309 @@
+#!/usr/bin/env python3
+"""statuswatch benchmark suite: is it light enough to run every minute on a Raspberry Pi?
+
+    python bench/run.py [--quick] [--json out.json]
+
+Self-contained (the standard library plus statuswatch's own dependencies). It starts a
+"peer" process holding a local feed server (real captures from tests/data/feeds, with
+ETag -> 304) and a local webhook sink, both on 127.0.0.1; every statuswatch under test
+talks to it over real sockets and uses a temporary state directory. Baselines are
+measured in the same run, on the same machine, interleaved with the measurements.
+
+Prints one Markdown table. The pass/fail column is informational: the exit status is
+non-zero only when something is broken (a lost or duplicated message, a crash, a child
+exiting with an unexpected status). See docs/performance.md for what the numbers mean.
+
+The file is also its own helper: `--peer` runs the servers, `--worker NAME` runs an
+in-process measurement in a fresh interpreter (so its CPU time and RSS are its own).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import http.client
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY = ROOT / "tests" / "data" / "feeds" / "history" / "consumer"
+WATCHED = "iCloud Backup"
+MB = 1024 * 1024
+# What `check` imports from other projects (no statuswatch code): the floor of its start-up.
+FLOOR_CHECK = (
+    "import asyncio, sqlite3, tomllib, httpx, httpcore, anyio._backends._asyncio, "
+    "pydantic_settings; httpx.AsyncClient()"
+)
+FLOOR_CHECK_NAME = "httpx + asyncio/anyio + pydantic-settings + sqlite3, one AsyncClient"
+# ... and what a delivery adds: apprise, which imports all of its ~130 plugins on first use.
+FLOOR_DELIVERY = "import apprise; apprise.Apprise().add('json://127.0.0.1:9/x')"
+FLOOR_DELIVERY_NAME = "the same + apprise with its plugins loaded"
+
+
+# =====================================================================================
+# The peer: a feed server and a webhook sink in their own process
+# =====================================================================================
+
+
+class _PeerState:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.body = b"{}"
+        self.etag = _etag(self.body)
+        self.rotation: list[bytes] = []
+        self.position = -1
+        self.alternate = False
+        self.gets = 0
+        self.full = 0
+        self.not_modified = 0
+        self.sink: list[tuple[float, str]] = []
+
+    def set_body(self, body: bytes) -> float:
+        with self.lock:
+            self.body, self.etag = body, _etag(body)
+            return time.monotonic()
+
+    def next_answer(self) -> tuple[bytes, str]:
+        with self.lock:
+            self.gets += 1
+            # Alternate mode: odd requests get the next body of the rotation (a 200), even
+            # ones the same body again (a 304 for a client that sends its ETag).
+            if self.alternate and self.rotation and self.gets % 2 == 1:
+                self.position = (self.position + 1) % len(self.rotation)
+                self.body = self.rotation[self.position]
+                self.etag = _etag(self.body)
+            return self.body, self.etag
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Any
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _json(self, value: object, status: int = 200) -> None:
+        data = json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+
+class _FeedHandler(_Handler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like Apple's CDN
+
+    def do_GET(self) -> None:
+        state: _PeerState = self.server.state
+        if self.path == "/_ctl/stats":
+            with state.lock:
+                self._json(
+                    {"gets": state.gets, "full": state.full, "not_modified": state.not_modified}
+                )
+            return
+        if not self.path.startswith("/feed.json"):
+            self._json({"error": "not found"}, 404)
+            return
+        body, etag = state.next_answer()
+        if self.headers.get("If-None-Match") == etag:
+            with state.lock:
+                state.not_modified += 1
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        with state.lock:
+            state.full += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        state: _PeerState = self.server.state
+        data = self._read()
+        if self.path == "/_ctl/body":
+            with state.lock:
+                state.alternate = False
+            self._json({"t": state.set_body(data)})
+        elif self.path == "/_ctl/rotation":
+            bodies = [Path(p).read_bytes() for p in json.loads(data)]
+            with state.lock:
+                state.rotation, state.position, state.alternate = bodies, -1, True
+            self._json({"ok": True})
+        elif self.path == "/_ctl/reset":
+            with state.lock:
+                state.gets = state.full = state.not_modified = 0
+            self._json({"ok": True})
+        else:
+            self._json({"error": "not found"}, 404)
+
+
+class _SinkHandler(_Handler):
+    def do_POST(self) -> None:
+        state: _PeerState = self.server.state
+        if self.path == "/_ctl/reset":
+            with state.lock:
+                state.sink.clear()
+            self._json({"ok": True})
+            return
+        self._read()
+        with state.lock:
+            state.sink.append((time.monotonic(), self.path))
+        self._json({})
+
+    def do_GET(self) -> None:
+        state: _PeerState = self.server.state
+        start = int(self.path.partition("from=")[2] or 0) if "from=" in self.path else 0
+        with state.lock:
+            entries = state.sink[start:]
+            count = len(state.sink)
+        self._json({"count": count, "entries": entries})
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # a burst of webhooks must not hit a full backlog
+
+
+def serve_peer() -> None:
+    state = _PeerState()
+    servers = []
+    for handler in (_FeedHandler, _SinkHandler):
+        server = _Server(("127.0.0.1", 0), handler)
+        server.state = state  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    print(json.dumps({"feed": servers[0].server_port, "sink": servers[1].server_port}))
+    sys.stdout.flush()
+    sys.stdin.read()  # until the parent closes our stdin (or dies)
+
+
+class Peer:
+    """The bench's handle on the peer process."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--peer"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        ports = json.loads(self.proc.stdout.readline())
+        self.feed_port: int = ports["feed"]
+        self.sink_port: int = ports["sink"]
+        self.feed_url = f"http://127.0.0.1:{self.feed_port}/feed.json"
+
+    def sink_url(self, path: str) -> str:
+        return f"json://127.0.0.1:{self.sink_port}/{path.lstrip('/')}"
+
+    def _call(self, port: int, method: str, path: str, body: bytes | None = None) -> Any:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request(method, path, body=body)
+            response = connection.getresponse()
+            return json.loads(response.read())
+        finally:
+            connection.close()
+
+    def set_body(self, body: bytes) -> float:
+        """Serve `body` from now on; returns the monotonic time of the switch."""
+        return float(self._call(self.feed_port, "POST", "/_ctl/body", body)["t"])
+
+    def rotate(self, paths: list[Path]) -> None:
+        """Alternate mode: a new body every other request (200, then 304, ...)."""
+        self._call(self.feed_port, "POST", "/_ctl/rotation", json.dumps([str(p) for p in paths]))
+
+    def feed_stats(self) -> dict[str, int]:
+        return dict(self._call(self.feed_port, "GET", "/_ctl/stats"))
+
+    def reset_feed_stats(self) -> None:
+        self._call(self.feed_port, "POST", "/_ctl/reset")
+
+    def sink(self, start: int = 0) -> tuple[int, list[tuple[float, str]]]:
+        answer = self._call(self.sink_port, "GET", f"/_ctl/sink?from={start}")
+        return int(answer["count"]), [(float(t), str(p)) for t, p in answer["entries"]]
+
+    def reset_sink(self) -> None:
+        self._call(self.sink_port, "POST", "/_ctl/reset")
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# =====================================================================================
+# Feed bodies
+# =====================================================================================
+
+
+def history_files() -> list[Path]:
+    files = sorted(HISTORY.glob("*.json"))
+    if len(files) < 2:
+        raise SystemExit(f"bench: no feed history under {HISTORY}")
+    return files
+
+
+def feed_variant(maintenance: bool, serial: int) -> bytes:
+    """The last real capture (79 services) with iCloud Backup available, or under an
+    ongoing maintenance whose messageId is `bench-<serial>`."""
+    document = json.loads(history_files()[-1].read_bytes())
+    for service in document["services"]:
+        if service["serviceName"] == WATCHED:
+            service["events"] = []
+            if maintenance:
+                start = datetime.now(UTC) - timedelta(minutes=5)
+                service["events"].append(
+                    {
+                        "messageId": f"bench-{serial}",
+                        "statusType": "Maintenance",
+                        "eventStatus": "ongoing",
+                        "message": "Scheduled maintenance (statuswatch benchmark).",
+                        "usersAffected": "Some users are affected",
+                        "affectedServices": None,
+                        "datePosted": start.strftime("%m/%d/%Y %H:%M PDT"),
+                        "startDate": start.strftime("%m/%d/%Y %H:%M PDT"),
+                        "endDate": None,
+                        "epochStartDate": int(start.timestamp() * 1000),
+                        "epochEndDate": None,
+                    }
+                )
+    return json.dumps(document).encode()
+
+
+# =====================================================================================
+# Children: wall time, peak RSS and exit status of one process
+# =====================================================================================
+
+
+@dataclass
+class Child:
+    wall: float  # seconds
+    maxrss_kb: int
+    rc: int
+    stderr: str
+    cpu: float = 0.0  # user + system seconds
+
+
+def statuswatch_argv() -> list[str]:
+    script = Path(sys.executable).with_name("statuswatch")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "statuswatch"]
+
+
+def child_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSWATCH_")}
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "STATE_DIRECTORY"):
+        env.pop(name, None)
+    # An installed statuswatch runs from bytecode compiled at install time; without this,
+    # a checkout with PYTHONDONTWRITEBYTECODE=1 would recompile every module on every run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def run_child(argv: list[str], *, timeout: float = 300.0, stdout: Any = None) -> Child:
+    """Run to completion; peak RSS from wait4() is this child's own, not a running max."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else subprocess.DEVNULL,
+            stderr=err,
+            env=child_env(),
+        )
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    cpu = usage.ru_utime + usage.ru_stime
+    return Child(wall, int(usage.ru_maxrss), proc.returncode, text, cpu)
+
+
+def worker(name: str, *args: str, timeout: float = 300.0) -> dict[str, Any]:
+    """Run `bench/run.py --worker name ...` in a fresh interpreter; its JSON answer."""
+    with tempfile.TemporaryFile() as out:
+        child = run_child(
+            [sys.executable, __file__, "--worker", name, *args], timeout=timeout, stdout=out
+        )
+        out.seek(0)
+        text = out.read().decode()
+    if child.rc != 0:
+        raise Broken(f"worker {name} exited {child.rc}: {child.stderr.strip()[-800:]}")
+    result: dict[str, Any] = json.loads(text)
+    result["_maxrss_kb"] = child.maxrss_kb
+    result["_wall"] = child.wall
+    return result
+
+
+class Broken(Exception):
+    """Something is wrong, not merely slow: lost/duplicated message, crash, bad exit."""
+
+
+def write_config(
+    path: Path,
+    state_dir: Path,
+    feed_url: str,
+    *,
+    services: list[str] | None = None,
+    interval: str | None = None,
+    subscribers: list[str] | None = None,
+) -> Path:
+    lines = [f'state_dir = "{state_dir}"', 'timeout = "5s"', "", "[[sources]]", 'name = "apple"']
+    lines.append(f'url = "{feed_url}"')
+    lines.append("services = " + json.dumps(services or [WATCHED]))
+    if interval:
+        lines.append(f'interval = "{interval}"')
+    for index, url in enumerate(subscribers or []):
+        lines += ["", "[[subscribers]]", f'name = "s{index}"', f"urls = [{json.dumps(url)}]"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# =====================================================================================
+# Results
+# =====================================================================================
+
+
+@dataclass
+class Row:
+    metric: str
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+    baseline: float | None = None
+    baseline_label: str = ""
+    target: str = ""
+    ok: bool | None = None  # None: no target (reported only)
+    ratio_target: bool = False  # the target is on value/baseline
+    note: str = ""
+    samples: list[float] = field(default_factory=list)
+    baseline_samples: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or not self.baseline:
+            return None
+        return self.value / self.baseline
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "ms":
+        return f"{value * 1000:.0f} ms" if value >= 0.01 else f"{value * 1000:.2f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "MB":
+        return f"{value / MB:.1f} MB"
+    if unit == "KB":
+        return f"{value / 1024:.0f} KB"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    return f"{value:g}{unit}"
+
+
+def render_table(rows: list[Row]) -> str:
+    header = ["metric", "value: median (min–max)", "baseline (same run)", "ratio", "target", ""]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if row.error is not None:
+            cells = [row.metric, "ERROR", "—", "—", row.target, f"**BROKEN**: {row.error}"]
+        else:
+            value = fmt(row.value, row.unit)
+            if row.low is not None and row.high is not None:
+                value += f" ({fmt(row.low, row.unit)}–{fmt(row.high, row.unit)})"
+            baseline = fmt(row.baseline, row.unit) if row.baseline is not None else "—"
+            if row.baseline_label:
+                baseline += f" {row.baseline_label}"
+            ratio = f"{row.ratio:.2f}×" if row.ratio is not None else "—"
+            verdict = {True: "pass", False: "**MISS**", None: "(reported)"}[row.ok]
+            cells = [row.metric, value, baseline, ratio, row.target, verdict]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    notes = [f"- {row.metric}: {row.note}" for row in rows if row.note]
+    return "\n".join(lines + (["", *notes] if notes else []))
+
+
+def summary(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+# =====================================================================================
+# The benchmarks
+# =====================================================================================
+
+
+@dataclass
+class Plan:
+    quick: bool
+    check_runs: int
+    worker_polls: int
+    worker_block: int
+    daemon_polls: int
+    latency_changes: int
+    fanouts: tuple[int, ...]
+    replay_snapshots: int
+    replay_runs: int
+    store_polls: int
+
+    @classmethod
+    def make(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(True, 5, 1_000, 250, 300, 10, (1_000,), 10_000, 1, 20_000)
+        return cls(False, 15, 10_000, 1_000, 2_000, 50, (1_000, 10_000), 10_000, 3, 100_000)
+
+
+class Bench:
+    def __init__(self, plan: Plan, peer: Peer, tmp: Path) -> None:
+        self.plan = plan
+        self.peer = peer
+        self.tmp = tmp
+        self.rows: list[Row] = []
+        self.broken: list[str] = []
+        self.extra: dict[str, Any] = {}
+
+    def section(self, names: list[str], target: Callable[[], list[Row]]) -> None:
+        started = time.perf_counter()
+        print(f"bench: {', '.join(names)} …", file=sys.stderr, flush=True)
+        try:
+            rows = target()
+        except Exception as error:  # one broken benchmark must not hide the others
+            detail = f"{type(error).__name__}: {error}"
+            if not isinstance(error, Broken):
+                traceback.print_exc()
+            self.broken.append(detail)
+            rows = [Row(name, error=detail) for name in names]
+        self.rows.extend(rows)
+        print(f"bench:   done in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+    # -- check: cold start and peak RSS ------------------------------------------------
+
+    def check_cold_start(self) -> list[Row]:
+        plan, peer = self.plan, self.peer
+        baseline_argv = [sys.executable, "-c", "import httpx"]
+        floor_check = [sys.executable, "-c", FLOOR_CHECK]
+        floor_delivery = [sys.executable, "-c", FLOOR_CHECK + "; " + FLOOR_DELIVERY]
+        same_dir = self.tmp / "check-304"
+        changed_dir = self.tmp / "check-changed"
+        same_cfg = write_config(self.tmp / "check-304.toml", same_dir, peer.feed_url)
+        changed_cfg = write_config(
+            self.tmp / "check-changed.toml",
+            changed_dir,
+            peer.feed_url,
+            subscribers=[peer.sink_url("check")],
+        )
+        sw = statuswatch_argv()
+        stable = feed_variant(False, 0)
+
+        def check(config: Path, body: bytes, expect_messages: int) -> Child:
+            peer.set_body(body)
+            before, _ = peer.sink()
+            stats = peer.feed_stats()
+            child = run_child([*sw, "--config", str(config), "check", "--quiet"])
+            if child.rc != 0:
+                raise Broken(f"statuswatch check exited {child.rc}: {child.stderr.strip()[-500:]}")
+            after, _ = peer.sink()
+            if after - before != expect_messages:
+                raise Broken(
+                    f"check delivered {after - before} webhook(s), expected {expect_messages}"
+                )
+            self.extra.setdefault("check_feed_answers", []).append(
+                {k: peer.feed_stats()[k] - v for k, v in stats.items()}
+            )
+            return child
+
+        # Warm the page cache and the bytecode cache; record baselines (no message).
+        for argv in (baseline_argv, floor_check, floor_delivery):
+            if run_child(argv).rc != 0:
+                raise Broken(f"{argv[-1]!r} failed")
+        check(same_cfg, stable, 0)  # first poll: a 200 that stores the ETag
+        check(changed_cfg, stable, 0)  # baseline for the watched service, silently
+        base: list[Child] = []
+        same: list[Child] = []
+        changed: list[Child] = []
+        floors: dict[str, list[Child]] = {"check": [], "delivery": []}
+        for serial in range(1, plan.check_runs + 1):
+            base.append(run_child(baseline_argv))
+            floors["check"].append(run_child(floor_check))
+            floors["delivery"].append(run_child(floor_delivery))
+            same.append(check(same_cfg, stable, 0))
+            # Toggle iCloud Backup: maintenance, recovered, maintenance, ... = one
+            # transition and one webhook per run.
+            changed.append(check(changed_cfg, feed_variant(serial % 2 == 1, serial), 1))
+        answers = self.extra["check_feed_answers"][2:]
+        if any(a["not_modified"] != 1 for a in answers[0::2]):
+            raise Broken(f"the unchanged checks did not all get a 304: {answers[0::2]}")
+        base_wall = [c.wall for c in base]
+        b_med = statistics.median(base_wall)
+        rows = []
+        for name, runs, factor, floor, floor_name in (
+            ("`check` cold start, nothing changed (304)", same, 2.5, "check", FLOOR_CHECK_NAME),
+            (
+                "`check` cold start, changed feed + 1 webhook",
+                changed,
+                4.0,
+                "delivery",
+                FLOOR_DELIVERY_NAME,
+            ),
+        ):
+            walls = [c.wall for c in runs]
+            med, lo, hi = summary(walls)
+            rows.append(
+                Row(
+                    f"{name} [{plan.check_runs} runs]",
+                    med,
+                    lo,
+                    hi,
+                    "ms",
+                    b_med,
+                    "`python -c 'import httpx'`",
+                    f"≤ {factor}× baseline",
+                    med / b_med <= factor,
+                    ratio_target=True,
+                    note=(
+                        f"CPU time (user+sys) {statistics.median(c.cpu for c in runs) * 1000:.0f}"
+                        f" ms vs {statistics.median(c.cpu for c in base) * 1000:.0f} ms for the "
+                        "baseline; wall times are interleaved with the baseline's."
+                    ),
+                    samples=walls,
+                    baseline_samples=base_wall,
+                )
+            )
+            floor_walls = [c.wall for c in floors[floor]]
+            f_med, f_lo, f_hi = summary(floor_walls)
+            f_rss = statistics.median(c.maxrss_kb * 1024.0 for c in floors[floor])
+            rows.append(
+                Row(
+                    f"↳ floor: {floor_name}",
+                    f_med,
+                    f_lo,
+                    f_hi,
+                    "ms",
+                    b_med,
+                    "`python -c 'import httpx'`",
+                    "— (what no statuswatch code can go below)",
+                    None,
+                    note=(
+                        f"`python -c {FLOOR_CHECK if floor == 'check' else FLOOR_DELIVERY!r}`"
+                        + (" after the line above" if floor == "delivery" else "")
+                        + f": peak RSS {f_rss / MB:.1f} MB."
+                    ),
+                    samples=floor_walls,
+                )
+            )
+        base_rss = statistics.median([c.maxrss_kb * 1024.0 for c in base])
+        for name, runs in (("304", same), ("changed + webhook", changed)):
+            rss = [c.maxrss_kb * 1024.0 for c in runs]
+            med, lo, hi = summary(rss)
+            rows.append(
+                Row(
+                    f"`check` peak RSS ({name})",
+                    med,
+                    lo,
+                    hi,
+                    "MB",
+                    base_rss,
+                    "`import httpx`",
+                    "≤ 45 MB",
+                    med <= 45 * MB,
+                    samples=rss,
+                )
+            )
+        return rows
+
+    # -- the daemon's poll cycle, in process ---------------------------------------------
+
+    def daemon_in_process(self) -> list[Row]:
+        plan, peer = self.plan, self.peer
+        state = self.tmp / "daemon-inproc"
+        config = write_config(
+            self.tmp / "daemon-inproc.toml", state, peer.feed_url, services=["*"], interval="1s"
+        )
+        peer.rotate(history_files())
+        peer.reset_feed_stats()
+        result = worker(
+            "daemon-loop",
+            str(config),
+            str(plan.worker_polls),
+            str(plan.worker_block),
+            timeout=600,
+        )
+        stats = peer.feed_stats()
+        self.extra["daemon_in_process"] = {**result, "feed": stats}
+        expected = plan.worker_polls + result["warmup"] + min(plan.worker_polls // 4, 500)
+        if stats["gets"] != expected + result["baseline_gets"]:
+            raise Broken(f"expected {plan.worker_polls} polls, the feed saw {stats}")
+        per_poll = result["cpu_per_poll_blocks"]
+        med, lo, hi = summary(per_poll)
+        baseline = result["baseline_cpu_per_get"]
+        half = plan.worker_polls // 2
+        rss_end = result["rss"][str(plan.worker_polls)]
+        rss_half = result["rss"][str(half)]
+        growth = rss_end - rss_half
+        return [
+            Row(
+                f"CPU per poll, daemon cycle in process [{plan.worker_polls:,} polls, "
+                f"{stats['not_modified'] / (stats['gets'] - result['baseline_gets']):.0%} 304]",
+                med,
+                lo,
+                hi,
+                "ms",
+                baseline,
+                "bare httpx GET",
+                "≤ 5 ms",
+                med <= 0.005,
+                note=(
+                    "Daemon._poll() (lock, fetch, parse, evaluate 79 services, track, store, "
+                    "delivery check, status line) driven in a loop in a fresh interpreter, "
+                    f"CPU by time.process_time(); min/max over blocks of {plan.worker_block:,} "
+                    "polls; baseline: an httpx GET of the same server in the same process."
+                ),
+                samples=per_poll,
+            ),
+            Row(
+                f"daemon RSS after {plan.worker_polls:,} polls (in process)",
+                rss_end,
+                unit="MB",
+                baseline=result["rss_start"],
+                baseline_label="after startup",
+                target="≤ 60 MB",
+                ok=rss_end <= 60 * MB,
+            ),
+            Row(
+                f"daemon RSS growth over the last {plan.worker_polls - half:,} polls",
+                growth,
+                unit="MB",
+                target="≤ 1 MB",
+                ok=growth <= 1 * MB,
+                note=(
+                    "SQLite's own memory (its page cache is capped at 512 KB) grew by "
+                    f"{(result['sqlite_end'] - result['sqlite_half']) / 1024:+.0f} KB meanwhile, "
+                    "following the database, which grew with the transitions the rotation "
+                    f"causes ({(result['db_end'] - result['db_half']) / 1024:+.0f} KB); over "
+                    f"{result['traced_polls']:,} more polls, tracemalloc saw live Python "
+                    f"memory change by {result['traced_growth'] / 1024:+.0f} KB."
+                ),
+            ),
+        ]
+
+    # -- the real daemon ------------------------------------------------------------------
+
+    def daemon_real(self) -> list[Row]:
+        plan, peer = self.plan, self.peer
+        state = self.tmp / "daemon-real"
+        config = write_config(
+            self.tmp / "daemon-real.toml", state, peer.feed_url, services=["*"], interval="10ms"
+        )
+        peer.rotate(history_files())
+        peer.reset_feed_stats()
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                [*statuswatch_argv(), "--config", str(config), "run"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=child_env(),
+            )
+            try:
+                warmup = 100
+                wait_for(lambda: peer.feed_stats()["gets"] >= warmup, 60, "daemon warm-up", proc)
+                cpu0, gets0 = proc_cpu(proc.pid), peer.feed_stats()["gets"]
+                rss0, t0 = proc_rss(proc.pid), time.perf_counter()
+                samples = []
+                last_cpu, last_gets = cpu0, gets0
+                block = max(plan.daemon_polls // 5, 50)
+                while last_gets - gets0 < plan.daemon_polls:
+                    target = last_gets + block
+                    wait_for(lambda t=target: peer.feed_stats()["gets"] >= t, 120, "polls", proc)
+                    cpu, gets = proc_cpu(proc.pid), peer.feed_stats()["gets"]
+                    samples.append((cpu - last_cpu) / (gets - last_gets))
+                    last_cpu, last_gets = cpu, gets
+                rss1, elapsed = proc_rss(proc.pid), time.perf_counter() - t0
+                proc.send_signal(signal.SIGTERM)
+                rc = proc.wait(timeout=20)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            err.seek(0)
+            log = err.read().decode("utf-8", "replace")
+        if rc != 0:
+            raise Broken(f"statuswatch run exited {rc} on SIGTERM: {log.strip()[-500:]}")
+        polls = last_gets - gets0
+        cpu_per_poll = (last_cpu - cpu0) / polls
+        self.extra["daemon_real"] = {
+            "polls": polls,
+            "seconds": elapsed,
+            "cpu_per_poll": cpu_per_poll,
+            "blocks": samples,
+            "rss_start": rss0,
+            "rss_end": rss1,
+            "errors_logged": log.count(" ERROR ") + log.count("Traceback"),
+        }
+        if "Traceback" in log:
+            raise Broken("the daemon logged a traceback: " + log.strip()[-800:])
+        _, lo, hi = summary(samples)
+        return [
+            Row(
+                f"CPU per poll, real `statuswatch run` [{polls:,} polls, interval 10 ms]",
+                cpu_per_poll,
+                lo,
+                hi,
+                "ms",
+                target="≤ 5 ms",
+                ok=cpu_per_poll <= 0.005,
+                note=(
+                    "utime+stime from /proc/PID/stat (10 ms ticks) over the polls counted by "
+                    "the feed server, after 100 warm-up polls; includes APScheduler. "
+                    f"The value is the whole run; min/max over {len(samples)} blocks."
+                ),
+                samples=samples,
+            ),
+            Row(
+                f"real daemon RSS after {polls + 100:,} polls",
+                rss1,
+                unit="MB",
+                baseline=rss0,
+                baseline_label="after 100 polls",
+                target="≤ 60 MB",
+                ok=rss1 <= 60 * MB,
+            ),
+        ]
+
+    # -- detection latency ----------------------------------------------------------------
+
+    def detection_latency(self) -> list[Row]:
+        plan, peer = self.plan, self.peer
+        state = self.tmp / "latency"
+        config = write_config(
+            self.tmp / "latency.toml",
+            state,
+            peer.feed_url,
+            interval="1s",
+            subscribers=[peer.sink_url("latency")],
+        )
+        peer.set_body(feed_variant(False, 0))
+        peer.reset_feed_stats()
+        peer.reset_sink()
+        rng = random.Random(6)
+        latencies: list[float] = []
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                [*statuswatch_argv(), "--config", str(config), "run"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=child_env(),
+            )
+            try:
+                wait_for(lambda: peer.feed_stats()["gets"] >= 2, 30, "first polls", proc)
+                for serial in range(1, plan.latency_changes + 1):
+                    time.sleep(rng.uniform(0.0, 1.0))  # a random phase against the polls
+                    changed = peer.set_body(feed_variant(serial % 2 == 1, serial))
+                    wait_for(
+                        lambda s=serial: peer.sink()[0] >= s,
+                        15,
+                        f"the message for change {serial} (lost?)",
+                        proc,
+                    )
+                    _, entries = peer.sink(serial - 1)
+                    latencies.append(entries[0][0] - changed)
+                time.sleep(2.5)  # anything extra would be a duplicate
+                count, _ = peer.sink()
+                proc.send_signal(signal.SIGTERM)
+                rc = proc.wait(timeout=20)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            err.seek(0)
+            log = err.read().decode("utf-8", "replace")
+        if count != plan.latency_changes:
+            raise Broken(f"{plan.latency_changes} changes produced {count} messages")
+        if rc != 0:
+            raise Broken(f"statuswatch run exited {rc} on SIGTERM: {log.strip()[-500:]}")
+        p99 = percentile(latencies, 99)
+        return [
+            Row(
+                f"detection latency p99 [{plan.latency_changes} changes, interval 1 s]",
+                p99,
+                min(latencies),
+                max(latencies),
+                "s",
+                1.0,
+                "(the poll interval)",
+                "≤ 2 s (interval + 1 s)",
+                p99 <= 2.0,
+                note=(
+                    "feed body switched on the local server → webhook received by the sink, "
+                    "real `statuswatch run` subprocess; each change at a random phase; "
+                    f"median {statistics.median(latencies):.2f} s."
+                ),
+                samples=latencies,
+            )
+        ]
+
+    # -- fan-out ----------------------------------------------------------------------------
+
+    def fanout(self, subscribers: int) -> list[Row]:
+        peer = self.peer
+        state = self.tmp / f"fanout-{subscribers}"
+        urls = [peer.sink_url(f"fan/{index}") for index in range(subscribers)]
+        config = write_config(
+            self.tmp / f"fanout-{subscribers}.toml", state, peer.feed_url, subscribers=urls
+        )
+        sw = statuswatch_argv()
+        peer.set_body(feed_variant(False, 0))
+        first = run_child([*sw, "--config", str(config), "check", "--quiet"], timeout=600)
+        if first.rc != 0:
+            raise Broken(f"first check exited {first.rc}: {first.stderr.strip()[-500:]}")
+        peer.reset_sink()
+        peer.set_body(feed_variant(True, 1))
+        started = time.monotonic()
+        child = run_child([*sw, "--config", str(config), "check", "--quiet"], timeout=600)
+        count, entries = peer.sink()
+        paths: dict[str, int] = {}
+        for _, path in entries:
+            paths[path] = paths.get(path, 0) + 1
+        lost = subscribers - len(paths)
+        duplicated = sum(n - 1 for n in paths.values() if n > 1)
+        if child.rc != 0 or lost or duplicated:
+            raise Broken(
+                f"{subscribers} subscribers: exit {child.rc}, {lost} lost, {duplicated} "
+                f"duplicated; {child.stderr.strip()[-300:]}"
+            )
+        last = max(t for t, _ in entries) - started
+        first_msg = min(t for t, _ in entries) - started
+        self.extra[f"fanout_{subscribers}"] = {
+            "wall": child.wall,
+            "first_message": first_msg,
+            "last_message": last,
+            "maxrss_kb": child.maxrss_kb,
+            "config_check_wall": first.wall,
+        }
+        return [
+            Row(
+                f"fan-out: 1 transition → {subscribers:,} webhooks",
+                last,
+                unit="s",
+                baseline=first.wall,
+                baseline_label="(same config, nothing to send)",
+                target=(
+                    "all delivered ≤ 5 s, none lost or duplicated"
+                    if subscribers <= 1_000
+                    else "none lost or duplicated (time reported)"
+                ),
+                ok=last <= 5.0 if subscribers <= 1_000 else None,
+                note=(
+                    f"`statuswatch check` start → last message at the sink; first message "
+                    f"after {first_msg:.2f} s, peak RSS {child.maxrss_kb / 1024:.0f} MB; "
+                    f"{count:,} received, 0 lost, 0 duplicated."
+                ),
+            )
+        ]
+
+    # -- replay ------------------------------------------------------------------------------
+
+    def replay(self) -> list[Row]:
+        plan = self.plan
+        folder = self.tmp / "replay"
+        folder.mkdir()
+        files = history_files()
+        start = datetime(2025, 6, 13, 20, 0, tzinfo=UTC)
+        for index in range(plan.replay_snapshots):
+            moment = start + timedelta(minutes=index)
+            target = folder / (moment.strftime("%Y-%m-%dT%H-%M-%SZ") + ".json")
+            try:
+                os.link(files[index % len(files)], target)
+            except OSError:  # another file system: copy instead
+                shutil.copyfile(files[index % len(files)], target)
+        sw = statuswatch_argv()
+        rates, base_rates, lines = [], [], 0
+        for _ in range(plan.replay_runs):
+            base = worker("json-floor", str(folder))
+            base_rates.append(plan.replay_snapshots / base["_wall"])
+            with tempfile.TemporaryFile() as out:
+                child = run_child([*sw, "replay", str(folder)], stdout=out, timeout=600)
+                out.seek(0)
+                lines = sum(1 for _ in out)
+            if child.rc != 0:
+                raise Broken(f"replay exited {child.rc}: {child.stderr.strip()[-500:]}")
+            rates.append(plan.replay_snapshots / child.wall)
+        med, lo, hi = summary(rates)
+        return [
+            Row(
+                f"replay throughput [{plan.replay_snapshots:,} snapshots × {plan.replay_runs}]",
+                med,
+                lo,
+                hi,
+                "/s",
+                statistics.median(base_rates),
+                "read + json.loads only",
+                "≥ 2,000 snapshots/s",
+                med >= 2000,
+                note=(
+                    f"`statuswatch replay` process wall time, startup included, over the "
+                    f"{len(files)} real consumer captures repeated (hard links, one a minute); "
+                    f"{lines:,} transitions printed."
+                ),
+                samples=rates,
+                baseline_samples=base_rates,
+            )
+        ]
+
+    # -- store growth ------------------------------------------------------------------------
+
+    def store_growth(self) -> list[Row]:
+        plan = self.plan
+        result = worker("store", str(self.tmp / "store"), str(plan.store_polls), timeout=600)
+        self.extra["store"] = result
+        size = result["open"]["total"]
+        return [
+            Row(
+                f"store after {plan.store_polls:,} unchanged polls",
+                size,
+                unit="KB",
+                baseline=result["before"]["total"],
+                baseline_label="after the first poll",
+                target="≤ 1 MB",
+                ok=size <= 1 * MB,
+                note=(
+                    "statuswatch.db + its -wal file as a running daemon leaves them, through "
+                    "Store.record_poll() with before == after (79 services tracked): "
+                    f"{result['seconds'] / plan.store_polls * 1e6:.0f} µs per poll; "
+                    f"{result['after']['db'] / 1024:.0f} KB once closed."
+                ),
+            )
+        ]
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[Any]
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise Broken(f"the daemon exited ({proc.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise Broken(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.005)
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields_ = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return float(line.split()[1]) * 1024
+    return 0.0
+
+
+# =====================================================================================
+# Workers (run in a fresh interpreter by `worker()`)
+# =====================================================================================
+
+
+def worker_daemon_loop(config: str, polls: str, block: str) -> dict[str, Any]:
+    """The daemon's per-source job, Daemon._poll(), in a loop; CPU and RSS as it goes."""
+    import gc
+    import tracemalloc
+
+    import apscheduler.schedulers.asyncio  # noqa: F401 - the real daemon has it loaded
+    import httpx
+
+    from statuswatch.config import load_settings
+    from statuswatch.daemon import Daemon
+    from statuswatch.monitor import Monitor
+    from statuswatch.store import Store
+
+    total, size = int(polls), int(block)
+    settings = load_settings(Path(config))
+    assert settings.state_dir is not None
+    store = Store.open(Path(settings.state_dir))
+    source = settings.sources[0]
+    result: dict[str, Any] = {"rss": {}, "warmup": 10}
+
+    async def main() -> None:
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            daemon = Daemon(settings, store, lambda: settings)
+            daemon.monitor = Monitor(settings, store, client, daemon.clock)
+            for _ in range(result["warmup"]):
+                await daemon._poll(source.name)
+            result["rss_start"] = proc_rss()
+            blocks = []
+            half = total // 2
+            for done in range(total):
+                if done % size == 0:
+                    started = time.process_time()
+                await daemon._poll(source.name)
+                if (done + 1) % size == 0:
+                    blocks.append((time.process_time() - started) / size)
+                if done + 1 == half:
+                    result["rss"][str(half)] = proc_rss()
+                    result["sqlite_half"] = sqlite_memory()
+                    result["db_half"] = store.size_bytes()
+            result["rss"][str(total)] = proc_rss()
+            result["sqlite_end"] = sqlite_memory()
+            result["db_end"] = store.size_bytes()
+            result["cpu_per_poll_blocks"] = blocks
+            # Then, for diagnosis only (tracemalloc triples the CPU cost): does live Python
+            # memory grow, and where?
+            traced = min(total // 4, 500)
+            tracemalloc.start()
+            for _ in range(traced // 2):  # until what lives across polls was allocated traced
+                await daemon._poll(source.name)
+            gc.collect()
+            first = tracemalloc.take_snapshot()
+            for _ in range(traced - traced // 2):
+                await daemon._poll(source.name)
+            gc.collect()
+            last = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+            traced -= traced // 2
+            diff = last.compare_to(first, "lineno")
+            result["traced_polls"] = traced
+            result["traced_growth"] = sum(stat.size_diff for stat in diff)
+            result["traced_top"] = [str(stat) for stat in diff[:5]]
+            # The floor: the same server, the same client, a plain GET and nothing else.
+            url = source.url
+            assert url is not None
+            result["baseline_gets"] = gets = 500
+            started = time.process_time()
+            for _ in range(gets):
+                response = await client.get(url)
+                await response.aread()
+            result["baseline_cpu_per_get"] = (time.process_time() - started) / gets
+
+    asyncio.run(main())
+    store.close()
+    return result
+
+
+def sqlite_memory() -> int:
+    """Bytes SQLite itself holds (page cache, schema, statements), or -1 if unknown."""
+    try:
+        import _sqlite3
+        import ctypes
+
+        used = ctypes.CDLL(_sqlite3.__file__).sqlite3_memory_used
+        used.restype = ctypes.c_int64
+        return int(used())
+    except (ImportError, OSError, AttributeError):
+        return -1
+
+
+def worker_store(state_dir: str, polls: str) -> dict[str, Any]:
+    """`polls` unchanged polls recorded through Store.record_poll (before == after)."""
+    from dataclasses import replace
+
+    from statuswatch.evaluate import observe
+    from statuswatch.model import Poll, to_epoch_ms
+    from statuswatch.sources.apple import parse_feed
+    from statuswatch.sources.http import Validators
+    from statuswatch.store import FeedCache, Store, body_hash
+    from statuswatch.tracker import SourceTrack, TrackerSettings, advance
+
+    folder = Path(state_dir)
+    store = Store.open(folder)
+    body = history_files()[-1].read_bytes()
+    at = datetime(2025, 6, 23, 9, 0, tzinfo=UTC)
+    observations = observe(parse_feed(body), None, to_epoch_ms(at))
+    poll = Poll(source="apple", at=at, ok=True, observations=observations)
+    track, transitions = advance(SourceTrack(), poll, TrackerSettings())
+    feed = FeedCache(Validators(etag='"bench"'), body_hash(body), body)
+    deliveries: list[list[Any]] = [[] for _ in transitions]
+    store.record_poll("apple", at, SourceTrack(), track, transitions, deliveries, feed=feed)
+
+    def sizes() -> dict[str, int]:
+        names = {"db": "statuswatch.db", "wal": "statuswatch.db-wal", "shm": "statuswatch.db-shm"}
+        out = {k: (folder / n).stat().st_size if (folder / n).exists() else 0
+               for k, n in names.items()}  # fmt: skip
+        out["total"] = out["db"] + out["wal"]
+        return out
+
+    before = sizes()
+    started = time.perf_counter()
+    for _ in range(int(polls)):
+        at += timedelta(minutes=1)
+        after = replace(track, health=replace(track.health, last_success=at))
+        store.record_poll("apple", at, track, after, [], [])
+        track = after
+    seconds = time.perf_counter() - started
+    while_open = sizes()
+    store.close()
+    return {"before": before, "open": while_open, "after": sizes(), "seconds": seconds}
+
+
+def worker_json_floor(folder: str) -> dict[str, Any]:
+    """What replay cannot beat: read every snapshot and json.loads it."""
+    count = 0
+    for path in sorted(Path(folder).iterdir()):
+        json.loads(path.read_bytes())
+        count += 1
+    return {"files": count}
+
+
+WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "daemon-loop": worker_daemon_loop,
+    "store": worker_store,
+    "json-floor": worker_json_floor,
+}
+
+
+# =====================================================================================
+# Main
+# =====================================================================================
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+@contextlib.contextmanager
+def temporary_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="statuswatch-bench-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller counts (CI smoke test)")
+    parser.add_argument("--json", metavar="PATH", help="also write every number to this file")
+    parser.add_argument("--only", metavar="NAMES", help=argparse.SUPPRESS)
+    parser.add_argument("--fanout", metavar="N,N", help=argparse.SUPPRESS)
+    parser.add_argument("--peer", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.peer:
+        serve_peer()
+        return 0
+    if args.worker:
+        name, *rest = args.worker
+        print(json.dumps(WORKERS[name](*rest)))
+        return 0
+
+    plan = Plan.make(args.quick)
+    if args.fanout:
+        plan.fanouts = tuple(int(n) for n in args.fanout.split(","))
+    info = machine()
+    started = time.perf_counter()
+    wanted = set(args.only.split(",")) if args.only else None
+    with temporary_dir() as tmp:
+        peer = Peer()
+        try:
+            bench = Bench(plan, peer, tmp)
+            sections: list[tuple[str, list[str], Callable[[], list[Row]]]] = [
+                ("check", ["`check` cold start / peak RSS"], bench.check_cold_start),
+                ("inproc", ["CPU per poll / RSS (in process)"], bench.daemon_in_process),
+                ("daemon", ["CPU per poll / RSS (real daemon)"], bench.daemon_real),
+                ("latency", ["detection latency"], bench.detection_latency),
+            ]
+            for count in plan.fanouts:
+                sections.append(("fanout", [f"fan-out {count:,}"], lambda n=count: bench.fanout(n)))
+            sections += [
+                ("replay", ["replay throughput"], bench.replay),
+                ("store", ["store growth"], bench.store_growth),
+            ]
+            for key, names, run in sections:
+                if wanted is None or key in wanted:
+                    bench.section(names, run)
+        finally:
+            peer.close()
+    elapsed = time.perf_counter() - started
+    mode = "--quick (reduced counts)" if plan.quick else "full"
+    print(
+        f"\nstatuswatch benchmark, {mode}: {info['date']}, {info['cpu']} ({info['cores']} "
+        f"cores), Python {info['python']}, {elapsed:.0f} s\n"
+    )
+    print(render_table(bench.rows))
+    if bench.broken:
+        print("\nBROKEN:\n" + "\n".join(f"- {b}" for b in bench.broken))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "mode": mode,
+                    "seconds": elapsed,
+                    "rows": [asdict(row) | {"ratio": row.ratio} for row in bench.rows],
+                    "details": bench.extra,
+                    "broken": bench.broken,
+                },
+                indent=2,
+            )
+        )
+    return 1 if bench.broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
