@@ -267,15 +267,15 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Future[Any]:
+        """Run in the background, remembered so that shutdown can wait for it."""
         task = asyncio.ensure_future(coroutine)
         self.running.add(task)
         task.add_done_callback(self.running.discard)
+        return task
 
     async def _tracked(self, coroutine: Any) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self.running.add(task)
-        task.add_done_callback(self.running.discard)
+        task = self._spawn(coroutine)
         try:
             await task
         except asyncio.CancelledError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from statuswatch.sources.apple import (
     FeedFormatError,
     FetchError,
     feed_url,
+    parse_feed,
 )
 from statuswatch.sources.http import display_url
 from statuswatch.store import FeedCache, OutboxEntry, Store, body_hash
@@ -122,8 +123,6 @@ class Monitor:
         store: Store,
         client: httpx.AsyncClient,
         clock: Clock,
-        *,
-        retry_sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -134,9 +133,6 @@ class Monitor:
         # A changed body and its validators wait here until record() writes them with the
         # poll, so a crash in between cannot leave validators that skip an unseen change.
         self._pending_feed: dict[str, FeedCache] = {}
-        self._fetch_options: dict[str, object] = {}
-        if retry_sleep is not None:
-            self._fetch_options["sleep"] = retry_sleep
 
     async def run_cycle(self, deliver: bool = True) -> CycleReport:
         """Poll every source (fetches run concurrently), record, then deliver what is due."""
@@ -164,7 +160,6 @@ class Monitor:
                 validators,
                 timeout=self.settings.timeout,
                 max_bytes=self.settings.max_body_bytes,
-                **self._fetch_options,
             )
         except FetchError as error:
             return SourceOutcome(
@@ -252,8 +247,6 @@ class Monitor:
         cached = self._parsed.get(source)
         if cached is not None and cached[0] == digest:
             return cached[1]
-        from statuswatch.sources.apple import parse_feed
-
         snapshot = parse_feed(body)
         self._parsed[source] = (digest, snapshot)
         return snapshot

@@ -18,7 +18,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -368,7 +368,7 @@ class Store:
                 )
             for transition, entries in zip(transitions, deliveries, strict=True):
                 transition_id = _insert_transition(db, transition)
-                stored.append(_with_id(transition, transition_id))
+                stored.append(replace(transition, id=transition_id))
                 db.executemany(
                     # Plain INSERT: OR IGNORE would also drop a row that breaks NOT NULL.
                     "INSERT INTO outbox (transition_id, subscriber, target_key,"
@@ -604,12 +604,6 @@ def _outbox_from_row(row: Sequence[object]) -> OutboxRow:
         sent_at=dt(sent),  # type: ignore[arg-type]
         last_error=None if error is None else str(error),
     )
-
-
-def _with_id(transition: Transition, transition_id: int) -> Transition:
-    from dataclasses import replace
-
-    return replace(transition, id=transition_id)
 
 
 def _insert_transition(db: sqlite3.Connection, transition: Transition) -> int:
