@@ -1069,12 +1069,12 @@ def worker_daemon_loop(config: str, polls: str, block: str) -> dict[str, Any]:
     from statuswatch.config import load_settings
     from statuswatch.daemon import Daemon
     from statuswatch.monitor import Monitor
-    from statuswatch.store import Store
+    from statuswatch.store import SqliteStore
 
     total, size = int(polls), int(block)
     settings = load_settings(Path(config))
     assert settings.state_dir is not None
-    store = Store.open(Path(settings.state_dir))
+    store = SqliteStore.open(Path(settings.state_dir))
     source = settings.sources[0]
     result: dict[str, Any] = {"rss": {}, "warmup": 10}
 
@@ -1155,11 +1155,11 @@ def worker_store(state_dir: str, polls: str) -> dict[str, Any]:
     from statuswatch.model import Poll, to_epoch_ms
     from statuswatch.sources.apple import parse_feed
     from statuswatch.sources.http import Validators
-    from statuswatch.store import FeedCache, Store, body_hash
+    from statuswatch.store import FeedCache, SqliteStore, body_hash
     from statuswatch.tracker import SourceTrack, TrackerSettings, advance
 
     folder = Path(state_dir)
-    store = Store.open(folder)
+    store = SqliteStore.open(folder)
     body = history_files()[-1].read_bytes()
     at = datetime(2025, 6, 23, 9, 0, tzinfo=UTC)
     observations = observe(parse_feed(body), None, to_epoch_ms(at))

@@ -301,10 +301,10 @@ def _install_redactor(settings: Settings) -> None:
 
 
 def open_store(settings: Settings) -> Store:
-    from statuswatch.store import Store, default_state_dir
+    from statuswatch.store import SqliteStore, default_state_dir
 
     state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir()
-    return Store.open(state_dir)
+    return SqliteStore.open(state_dir)
 
 
 def http_client() -> Any:

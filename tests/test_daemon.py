@@ -35,7 +35,7 @@ from statuswatch.config import Settings, SourceConfig
 from statuswatch.daemon import Daemon, backoff_interval, status_line
 from statuswatch.model import Observation, State
 from statuswatch.monitor import SourceOutcome
-from statuswatch.store import DB_NAME, Store
+from statuswatch.store import DB_NAME, SqliteStore
 from tests.conftest import HISTORY
 from tests.feedserver import FeedServer
 
@@ -715,7 +715,7 @@ def quiet_daemon(tmp_path: Path) -> Iterator[tuple[Daemon, FakeNotifier]]:
         state_dir=tmp_path,
         sources=[SourceConfig(name="local", url="http://127.0.0.1:9/feed.json", interval=1)],
     )
-    store = Store.open(tmp_path)
+    store = SqliteStore.open(tmp_path)
     notifier = FakeNotifier()
     try:
         yield Daemon(settings, store, lambda: settings, notifier=notifier), notifier  # type: ignore[arg-type]

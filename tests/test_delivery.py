@@ -29,7 +29,7 @@ from statuswatch.model import Event, Kind, State, Transition, to_epoch_ms
 from statuswatch.notify.deliver import next_attempt, retry_delay, send
 from statuswatch.notify.render import render
 from statuswatch.secrets import RedactingFilter, Redactor
-from statuswatch.store import OutboxRow, Store
+from statuswatch.store import OutboxRow, SqliteStore
 from tests.conftest import HISTORY
 from tests.sinks import HttpSink, SmtpSink
 
@@ -196,7 +196,7 @@ class Statuswatch:
 
     def rows(self) -> list[OutboxRow]:
         """The outbox's pending, sending and dead rows, read in-process (faster than the CLI)."""
-        store = Store.open(self.state_dir)
+        store = SqliteStore.open(self.state_dir)
         try:
             return store.outbox_rows()
         finally:
@@ -446,7 +446,7 @@ def test_store_claim_is_a_compare_and_set_across_connections(sw: Statuswatch) ->
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.post_status = 500
     sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
-    first, second = Store.open(sw.state_dir), Store.open(sw.state_dir)
+    first, second = SqliteStore.open(sw.state_dir), SqliteStore.open(sw.state_dir)
     try:
         [row] = first.outbox_rows()
         now = T1 + timedelta(minutes=5)

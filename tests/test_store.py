@@ -14,6 +14,7 @@ from statuswatch.store import (
     DB_NAME,
     SCHEMA_VERSION,
     OutboxEntry,
+    SqliteStore,
     Store,
     StoreLocked,
     StoreUnwritable,
@@ -44,7 +45,7 @@ def _transition(at: datetime = T0) -> Transition:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    opened = Store.open(tmp_path / "state")
+    opened = SqliteStore.open(tmp_path / "state")
     yield opened
     opened.close()
 
@@ -114,8 +115,8 @@ def test_failed_outbox_insert_rolls_back_the_transition(store: Store) -> None:
 
 
 def test_only_one_claim_wins(tmp_path: Path) -> None:
-    first = Store.open(tmp_path / "state")
-    second = Store.open(tmp_path / "state")
+    first = SqliteStore.open(tmp_path / "state")
+    second = SqliteStore.open(tmp_path / "state")
     entries = [OutboxEntry("family", "key1", "label")]
     first.record_poll(
         "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [entries]
@@ -161,7 +162,7 @@ def test_corrupt_database_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptu
     state = tmp_path / "state"
     state.mkdir()
     (state / DB_NAME).write_bytes(b"this is not an sqlite database" * 100)
-    opened = Store.open(state)
+    opened = SqliteStore.open(state)
     opened.close()
     assert len(list(state.glob(f"{DB_NAME}.corrupt-*"))) == 1
     assert "corrupt" in caplog.text
@@ -169,16 +170,16 @@ def test_corrupt_database_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptu
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    Store.open(state).close()
+    SqliteStore.open(state).close()
     connection = sqlite3.connect(state / DB_NAME)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
     with pytest.raises(StoreUnwritable, match="newer statuswatch"):
-        Store.open(state)
+        SqliteStore.open(state)
 
 
 def test_cycle_lock_is_exclusive(store: Store, tmp_path: Path) -> None:
-    other = Store.open(store.state_dir)
+    other = SqliteStore.open(store.state_dir)
     with (
         store.cycle_lock(),
         pytest.raises(StoreLocked, match="another statuswatch check"),
@@ -194,4 +195,4 @@ def test_state_dir_under_a_file_is_unwritable(tmp_path: Path) -> None:
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     with pytest.raises(StoreUnwritable, match="cannot create the state directory"):
-        Store.open(blocker / "state")
+        SqliteStore.open(blocker / "state")

@@ -1,0 +1,36 @@
+"""DESIGN §5: where state lives. `Store` is the interface; `SqliteStore` the default
+backend (PostgreSQL for two nodes is in postgres.py, imported only when configured)."""
+
+from statuswatch.store.errors import StoreError, StoreLocked, StoreUnwritable
+from statuswatch.store.interface import Store
+from statuswatch.store.records import (
+    FeedCache,
+    OutboxEntry,
+    OutboxRow,
+    SourceStatus,
+    body_hash,
+)
+from statuswatch.store.sqlite import (
+    DB_NAME,
+    LOCK_NAME,
+    SCHEMA_VERSION,
+    SqliteStore,
+    default_state_dir,
+)
+
+__all__ = [
+    "DB_NAME",
+    "LOCK_NAME",
+    "SCHEMA_VERSION",
+    "FeedCache",
+    "OutboxEntry",
+    "OutboxRow",
+    "SourceStatus",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "StoreLocked",
+    "StoreUnwritable",
+    "body_hash",
+    "default_state_dir",
+]

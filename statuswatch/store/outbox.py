@@ -1,0 +1,154 @@
+"""The persistent outbox (DESIGN §4): rows queued with their transition, claimed with a
+compare-and-set, marked sent only after the channel accepted them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from statuswatch.store.backend import Backend
+from statuswatch.store.history import TRANSITION_COLUMNS_T, transition_from_row
+from statuswatch.store.records import OutboxEntry, OutboxRow, dt, ts
+from statuswatch.store.sql import Sql
+
+
+def queue_rows(db: Sql, transition_id: int, entries: Sequence[OutboxEntry], at: datetime) -> None:
+    """Inside the poll's transaction: one pending row per (subscriber, target)."""
+    db.executemany(
+        # Plain INSERT: ignoring conflicts would also drop a row that breaks NOT NULL.
+        "INSERT INTO outbox (transition_id, subscriber, target_key,"
+        " target_label, created_at, next_attempt_at) VALUES (?,?,?,?,?,?)",
+        [
+            (transition_id, e.subscriber, e.target_key, e.target_label, ts(at), ts(at))
+            for e in entries
+        ],
+    )
+
+
+def outbox_from_row(row: Sequence[object]) -> OutboxRow:
+    (row_id, subscriber, key, label, status, attempts, created, next_at, sent, error) = row[:10]
+    return OutboxRow(
+        id=int(row_id),  # type: ignore[arg-type]
+        transition=transition_from_row(row[10:]),
+        subscriber=str(subscriber),
+        target_key=str(key),
+        target_label=str(label),
+        status=str(status),
+        attempts=int(attempts),  # type: ignore[arg-type]
+        created_at=dt(created),  # type: ignore[arg-type]
+        next_attempt_at=dt(next_at),  # type: ignore[arg-type]
+        sent_at=dt(sent),  # type: ignore[arg-type]
+        last_error=None if error is None else str(error),
+    )
+
+
+class OutboxMixin(Backend):
+    def outbox_rows(
+        self,
+        statuses: Sequence[str] = ("pending", "sending", "dead"),
+        due_before: datetime | None = None,
+    ) -> list[OutboxRow]:
+        marks = ",".join("?" for _ in statuses)
+        query = (
+            f"SELECT o.id, o.subscriber, o.target_key, o.target_label, o.status, o.attempts,"
+            f" o.created_at, o.next_attempt_at, o.sent_at, o.last_error, {TRANSITION_COLUMNS_T}"
+            f" FROM outbox o JOIN transitions t ON t.id = o.transition_id"
+            f" WHERE o.status IN ({marks})"
+        )
+        params: list[object] = list(statuses)
+        if due_before is not None:
+            query += " AND o.next_attempt_at <= ?"
+            params.append(ts(due_before))
+        query += " ORDER BY o.next_attempt_at, o.id"
+        return [outbox_from_row(row) for row in self._reader().execute(query, params)]
+
+    def claim(self, row_id: int, now: datetime, claimer: str, stale_after: float = 300.0) -> bool:
+        """Compare-and-set: True only for the one process that moves the row to `sending`.
+
+        A row left in `sending` by a process that died is claimable again after
+        `stale_after` seconds (at-least-once delivery); its `next_attempt_at` says when, so
+        that `next_due()` and `outbox_rows(due_before=...)` find it then.
+        """
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?,"
+                " next_attempt_at = ? WHERE id = ?"
+                " AND (status = 'pending' OR (status = 'sending' AND claimed_at <= ?))",
+                (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),
+            )
+            return cursor.rowcount == 1
+
+    def mark_sent(self, row_ids: Sequence[int], now: datetime) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+                " last_error = NULL WHERE id = ?",
+                [(ts(now), row_id) for row_id in row_ids],
+            )
+
+    def mark_failed(
+        self, row_ids: Sequence[int], error: str, next_attempt: datetime | None, now: datetime
+    ) -> None:
+        """Back to `pending` with a later attempt time, or `dead` when next_attempt is None."""
+        with self.transaction() as db:
+            if next_attempt is None:
+                db.executemany(
+                    "UPDATE outbox SET status = 'dead', attempts = attempts + 1, last_error = ?,"
+                    " claimed_at = NULL, claimed_by = NULL WHERE id = ?",
+                    [(error, row_id) for row_id in row_ids],
+                )
+            else:
+                db.executemany(
+                    "UPDATE outbox SET status = 'pending', attempts = attempts + 1,"
+                    " last_error = ?, next_attempt_at = ?, claimed_at = NULL, claimed_by = NULL"
+                    " WHERE id = ?",
+                    [(error, ts(next_attempt), row_id) for row_id in row_ids],
+                )
+
+    def release(self, row_ids: Sequence[int]) -> None:
+        """Give claimed rows back, due again at once (a shutdown interrupted their delivery)."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = claimed_at,"
+                " claimed_at = NULL, claimed_by = NULL WHERE id = ? AND status = 'sending'",
+                [(row_id,) for row_id in row_ids],
+            )
+
+    def retry(self, row_id: int | None, now: datetime) -> int:
+        """Make pending or dead rows (one, or all when row_id is None) due now."""
+        query = (
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, claimed_at = NULL,"
+            " claimed_by = NULL WHERE status IN ('pending', 'dead')"
+        )
+        params: list[object] = [ts(now)]
+        if row_id is not None:
+            query += " AND id = ?"
+            params.append(row_id)
+        with self.transaction() as db:
+            return db.execute(query, params).rowcount
+
+    def drop(self, row_id: int) -> int:
+        with self.transaction() as db:
+            return db.execute(
+                "DELETE FROM outbox WHERE id = ? AND status IN ('pending', 'dead')", (row_id,)
+            ).rowcount
+
+    def outbox_counts(self) -> dict[str, int]:
+        counts = {"pending": 0, "sending": 0, "dead": 0, "sent": 0}
+        for status, count in self._reader().execute(
+            "SELECT status, count(*) FROM outbox GROUP BY status"
+        ):
+            counts[status] = int(count)
+        return counts
+
+    def next_due(self) -> datetime | None:
+        """When the earliest waiting row can be delivered: a pending row at its next attempt,
+        a row left `sending` by a process that died when its claim goes stale (see `claim`)."""
+        row = (
+            self._reader()
+            .execute(
+                "SELECT min(next_attempt_at) FROM outbox WHERE status IN ('pending', 'sending')"
+            )
+            .fetchone()
+        )
+        return dt(row[0]) if row else None
