@@ -33,6 +33,7 @@ from statuswatch.web.reader import Reading, SnapshotCache, read
 log = logging.getLogger("statuswatch.web")
 
 ALLOWED_METHODS = ("GET", "HEAD")
+MAX_HEAD_BYTES = 16 * 1024
 # No scripts at all; styles only from our own /style.css; nothing may frame the page.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "
@@ -78,6 +79,12 @@ class Guard:
         method = scope["method"]
         if method not in ALLOWED_METHODS:
             await _plain(send, 405, b"Only GET and HEAD are allowed.\n", [(b"allow", b"GET, HEAD")])
+            return
+        head = sum(len(k) + len(v) + 4 for k, v in scope["headers"]) + len(scope["raw_path"])
+        if head > MAX_HEAD_BYTES:
+            # uvicorn's h11 limit bounds a head that arrives in pieces; this one, a head that
+            # arrived in one read.
+            await _plain(send, 431, b"The request head is too large.\n", [])
             return
         length = dict(scope["headers"]).get(b"content-length", b"0")
         if length.strip() not in (b"", b"0") or b"transfer-encoding" in dict(scope["headers"]):
