@@ -16,13 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from statuswatch.model import Event, State, Transition, from_epoch_ms
-from statuswatch.notify.render import (
-    format_duration,
-    format_moment,
-    format_window,
-    neutralise,
-    neutralise_title,
-)
+from statuswatch.notify.render import format_duration, format_moment, format_window
 from statuswatch.sources.apple import STATUS_PAGES
 from statuswatch.tracker import service_key
 from statuswatch.views import ServiceRow, SourceView
@@ -51,18 +45,27 @@ MESSAGE_MAX = 1000
 NAME_MAX = 120
 
 
-# Neither XML nor UTF-8 can carry these (a JSON "\\ud800" escape decodes to one).
-_UNENCODABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
+# Characters feed text never needs on a page, in a feed or a badge: C0/C1 controls (XML
+# cannot carry most of them), bidi embeddings, overrides and isolates (they make a reader
+# see text in another order than it is), zero-width characters and the BOM (they hide
+# text), and what neither XML nor UTF-8 can carry (a JSON "\\ud800" escape decodes to one).
+_HIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff\ufffe\uffff\ud800-\udfff]"
+)
+_BREAKS = re.compile("\r\n|[\r\u2028\u2029\x85]")
 
 
 def clean(text: str | None, max_len: int = MESSAGE_MAX) -> str:
-    """Feed text for HTML, Atom and SVG: no controls, bidi overrides or zero-width marks."""
-    return neutralise(_UNENCODABLE.sub("\ufffd", text or ""), max_len=max_len)
+    """Feed text for HTML, Atom and SVG (each escapes it too): line breaks kept, hidden
+    and reordering characters dropped, length capped."""
+    value = _HIDDEN.sub("", _BREAKS.sub("\n", text or "")).replace("\t", " ").strip()
+    return value if len(value) <= max_len else value[: max_len - 1].rstrip() + "…"
 
 
 def clean_line(text: str | None, max_len: int = NAME_MAX) -> str:
     """Like clean(), on one line."""
-    return neutralise_title(_UNENCODABLE.sub("\ufffd", text or ""), max_len=max_len)
+    return " ".join(clean(text, max_len * 2).split())[:max_len]
 
 
 def zone_of(name: str) -> tzinfo:
