@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from statuswatch import __version__
-from statuswatch.model import State
+from statuswatch.model import Kind, State
 from statuswatch.stats import DaemonStats
 from statuswatch.web.reader import Reading
 
@@ -113,7 +113,12 @@ class _Collector:
             "Transitions recorded by this process, by source and kind",
             labels=["source", "kind"],
         )
-        for (source_name, kind), count in sorted(stats.transitions.items()):
+        # Every kind of every source from 0, so that rate() and increase() see the first one.
+        counted = dict(stats.transitions)
+        for source in reading.sources:
+            for kind in Kind:
+                counted.setdefault((source.name, kind.value), 0)
+        for (source_name, kind), count in sorted(counted.items()):
             transitions.add_metric([source_name, kind], count)
         yield transitions
 
