@@ -197,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--all", action="store_true", help="with retry: every pending/dead row")
     outbox.add_argument("--json", action="store_true")
 
+    export = command(
+        "export",
+        "Write the status page, JSON, Atom feed and badges as static files "
+        "(for any web server), from the stored state; fetches nothing.",
+    )
+    export.add_argument(
+        "dir", nargs="?", metavar="DIR", help="where to write (default: [export] dir)"
+    )
+
     config = command("config", "Check the configuration, or show it resolved (secrets hidden).")
     config.add_argument("action", choices=["check", "show"])
     return parser
@@ -242,6 +251,9 @@ def classify(error: Exception) -> tuple[int, str]:
             return EXIT_CANTCREAT, str(error)
         if isinstance(error, store.StoreError):
             return EXIT_CANTCREAT, str(error)
+    export = sys.modules.get("statuswatch.web.export")
+    if export is not None and isinstance(error, export.ExportError):
+        return EXIT_CANTCREAT, str(error)
     replay = sys.modules.get("statuswatch.replay")
     if replay is not None and isinstance(error, replay.ReplayUsageError):
         return EXIT_USAGE, str(error)
@@ -339,6 +351,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     return await monitor.run_cycle()
 
             report = asyncio.run(cycle())
+        export_failed = _export_after_check(store, settings, clock())
     finally:
         store.close()
 
@@ -362,10 +375,43 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"statuswatch: {line}", file=sys.stderr)
     if problems or (deliveries is not None and deliveries.problems):
         return EXIT_CONFIG
+    if export_failed:
+        return EXIT_CANTCREAT
     if failures:
         return EXIT_UNAVAILABLE
     if deliveries is not None and deliveries.pending:
         return EXIT_TEMPFAIL
+    return EXIT_OK
+
+
+def _export_after_check(store: Store, settings: Settings, now: Any) -> bool:
+    """`[export] dir`: refresh the static pages after the cycle. True if that failed."""
+    if settings.export is None:
+        return False
+    from statuswatch.web.export import ExportError, export_site
+
+    try:
+        export_site(store, settings, now, Path(settings.export.dir).expanduser())
+    except ExportError as error:
+        print(f"statuswatch: {error}", file=sys.stderr)
+        return True
+    return False
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from statuswatch.clock import system_clock
+    from statuswatch.web.export import export_site
+
+    settings = load(args)
+    if args.dir is None and settings.export is None:
+        raise UsageError("say where to write: `statuswatch export DIR`, or set [export] dir")
+    folder = Path(args.dir) if args.dir else Path(settings.export.dir)  # type: ignore[union-attr]
+    store = open_store(settings)
+    try:
+        written = export_site(store, settings, system_clock()(), folder.expanduser())
+    finally:
+        store.close()
+    print(f"wrote {len(written)} file(s) to {folder}")
     return EXIT_OK
 
 
@@ -487,7 +533,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        emit([output.dumps(t.to_json()) for t in transitions])
+        from statuswatch.views import transition_item
+
+        emit([output.dumps(transition_item(t)) for t in transitions])
     elif transitions:
         emit(output.history_lines(transitions))
     else:
@@ -640,4 +688,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
     "config": cmd_config,
+    "export": cmd_export,
 }

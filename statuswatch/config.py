@@ -165,6 +165,66 @@ def _check_timezone(name: str) -> None:
         ) from None
 
 
+def parse_listen(value: Any) -> str:
+    """`"127.0.0.1:9120"`, `"[::1]:9120"`, `"0.0.0.0:9120"` or a bare port (loopback)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("listen must look like '127.0.0.1:9120'")
+    text = value.strip()
+    if text.isdigit():
+        text = f"127.0.0.1:{text}"
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})", text)
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        raise ValueError(
+            f"listen {value!r} is not an address and port; write it like '127.0.0.1:9120'"
+        )
+    return text
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class HttpConfig(BaseModel):
+    """`[http]`: the read-only web surface of `statuswatch run` (DESIGN §8)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Loopback unless another address is written here on purpose.
+    listen: Annotated[str, BeforeValidator(parse_listen)] = "127.0.0.1:9120"
+    # A request (its head, from the first byte or the end of the previous answer) must
+    # arrive within this; slower connections are closed.
+    request_timeout: Duration = 10.0
+    # How often the page asks the browser to reload itself.
+    refresh: Duration = 60.0
+
+    @model_validator(mode="after")
+    def _check(self) -> HttpConfig:
+        if not 0 < self.request_timeout <= 300:
+            raise ValueError("request_timeout must be between 0s and 5m")
+        if self.refresh < 5:
+            raise ValueError("refresh must be 5s or more")
+        return self
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+
+class ExportConfig(BaseModel):
+    """`[export]`: after each `check`, write the status page as static files here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dir: Path
+
+
 _CONFIG_FILE: ContextVar[Path | None] = ContextVar("statuswatch_config_file", default=None)
 
 
@@ -188,6 +248,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] | None = None
     sources: list[SourceConfig] = Field(default_factory=lambda: [SourceConfig()], min_length=1)
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
+    http: HttpConfig | None = None
+    export: ExportConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -272,6 +334,8 @@ def load_settings(path: Path | None, **overrides: Any) -> Settings:
 _FIELD_NAMES = {
     "sources": list(SourceConfig.model_fields),
     "subscribers": list(SubscriberConfig.model_fields),
+    "http": list(HttpConfig.model_fields),
+    "export": list(ExportConfig.model_fields),
     "": list(Settings.model_fields),
 }
 
@@ -317,8 +381,12 @@ def public_view(settings: Settings) -> str:
         subscriber["urls"] = [mask_url(url) for url in subscriber.get("urls", [])]
     lines = []
     for key, value in data.items():
-        if key not in ("sources", "subscribers"):
+        if key not in ("sources", "subscribers") and not isinstance(value, dict):
             lines.append(f"{key} = {json_value(value)}")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines.extend(f"{k} = {json_value(v)}" for k, v in value.items())
     for section in ("sources", "subscribers"):
         for item in data.get(section, []):
             lines.append(f"\n[[{section}]]")

@@ -27,10 +27,13 @@ from statuswatch.clock import system_clock
 from statuswatch.config import ConfigError, Settings, SourceConfig
 from statuswatch.monitor import Monitor, SourceOutcome
 from statuswatch.notify.deliver import validate_subscribers
+from statuswatch.stats import DaemonStats
 from statuswatch.store import Store, StoreLocked
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from statuswatch.web.server import WebServer
 
 log = logging.getLogger("statuswatch.daemon")
 
@@ -91,13 +94,15 @@ class Daemon:
         self.cycle = asyncio.Lock()
         self.scheduler: AsyncIOScheduler | None = None
         self.monitor: Monitor | None = None
+        self.stats = DaemonStats()
+        self.web: WebServer | None = None
 
     async def main(self) -> int:
         import httpx
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         # Their INFO lines ("Running job …" every poll) would drown the transitions.
-        for noisy in ("apscheduler", "apprise"):
+        for noisy in ("apscheduler", "apprise", "uvicorn"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -108,6 +113,8 @@ class Daemon:
             self.monitor.recipients.validate()
             validate_subscribers(self.settings)
             self.scheduler = AsyncIOScheduler(timezone=UTC)
+            # Before READY: a port in use ends the start with one sentence (exit 78).
+            await self._sync_web()
             self._release_orphans()
             self._schedule_sources()
             self._arm_delivery(datetime.now(UTC))
@@ -165,7 +172,14 @@ class Daemon:
             return
         try:
             with self.store.cycle_lock(wait=0):
+                started = time.monotonic()
                 outcome = await self.monitor.poll_source(source)
+                self.stats.poll(
+                    source_name,
+                    outcome.ok,
+                    time.monotonic() - started,
+                    [str(t.kind) for t in outcome.transitions],
+                )
                 await self._deliver_locked()
         except StoreLocked:
             log.warning(
@@ -213,6 +227,7 @@ class Daemon:
         assert self.monitor is not None
         report = await self.monitor.deliver_due()
         if report is not None:
+            self.stats.delivered(report.sent, report.dead)
             for line in report.problems:
                 log.error("%s", line)
         due = self.store.next_due()
@@ -292,13 +307,14 @@ class Daemon:
             # After the cycle in progress, if any: it finishes with the configuration it
             # started with, and cannot re-schedule its source over the new jobs afterwards.
             async with self.cycle:
-                self._apply_reload()
+                if self._apply_reload():
+                    await self._sync_web()
         except Exception:  # a bug here must not kill the daemon nor leave systemd "reloading"
             log.exception("reload failed unexpectedly; keeping the running configuration")
         finally:
             self.notifier.ready()
 
-    def _apply_reload(self) -> None:
+    def _apply_reload(self) -> bool:
         try:
             settings = self.load_settings()
             monitor = Monitor(settings, self.store, self.monitor.client, self.clock)  # type: ignore[union-attr]
@@ -306,6 +322,7 @@ class Daemon:
             validate_subscribers(settings)
         except ConfigError as error:
             log.error("reload failed, keeping the running configuration: %s", error)
+            return False
         else:
             if settings.state_dir != self.settings.state_dir:
                 log.warning("state_dir changes take effect only after a restart")
@@ -321,11 +338,61 @@ class Daemon:
                 len(settings.sources),
                 len(settings.subscribers),
             )
+            return True
+
+    async def _sync_web(self) -> None:
+        """Start, move or stop the HTTP listener to match [http] (DESIGN §8).
+
+        At start a listener that cannot bind raises ConfigError (exit 78). On reload the
+        new address is bound before the old listener closes, so a taken port keeps the
+        page served where it was.
+        """
+        wanted = self.settings.http
+        current = self.web
+        if current is not None and wanted is not None and current.http.listen == wanted.listen:
+            if current.http.request_timeout == wanted.request_timeout:
+                current.http = wanted  # `refresh` is read per request
+                return
+            # Same address, other limits: restart in place (the port is ours to reuse).
+            await current.stop()
+            self.web = None
+            current = None
+        if wanted is None:
+            if current is not None:
+                await current.stop()
+                self.web = None
+                log.info("[http] removed: the status page is no longer served")
+            return
+        from statuswatch.web.app import WebContext, build_app
+        from statuswatch.web.server import WebServer
+
+        context = WebContext(
+            store=self.store,
+            settings=lambda: self.settings,
+            clock=self.clock,
+            stats=self.stats,
+            leader=lambda: bool(getattr(self, "is_leader", True)),
+        )
+        server = WebServer(build_app(context), wanted)
+        try:
+            await server.start()
+        except ConfigError as error:
+            if current is None and self.scheduler is not None and not self.scheduler.running:
+                raise  # at start: one sentence, exit 78
+            where = f"; still serving on {current.http.listen}" if current else ""
+            log.error("%s%s", error, where)
+            return
+        if current is not None:
+            await current.stop()
+        self.web = server
 
     async def _shutdown(self) -> None:
         """Stop scheduling, give running cycles up to 10 s, then cancel them."""
         self.notifier.stopping()
         log.info("stopping")
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         # Pause, not shut down, while cycles finish: APScheduler's AsyncIOExecutor.shutdown()
         # cancels every running job at once, which would cut a delivery mid-send.
         if self.scheduler is not None:

@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from statuswatch.model import Observation, State, Transition, format_utc
+from statuswatch import views
+from statuswatch.model import State, Transition
 from statuswatch.monitor import CycleReport, SourceOutcome, describe_transition
-from statuswatch.tracker import ServiceTrack, service_key
+from statuswatch.tracker import ServiceTrack
 
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
 
@@ -21,21 +22,25 @@ def service_line(name: str, state: str, detail: str, width: int = 28) -> str:
     return f"{name:<{width}} {state:<12} {detail}".rstrip()
 
 
-def _confirmed(outcome: SourceOutcome, observation: Observation) -> ServiceTrack | None:
-    if outcome.track is None:
-        return None
-    return outcome.track.services.get(service_key(observation.service))
-
-
 def _watched_rows(outcome: SourceOutcome) -> list[tuple[str, State, ServiceTrack | None]]:
     """(name, state this poll, confirmed track) for every watched service of a source."""
-    if outcome.ok:
-        return [(o.service, o.state, _confirmed(outcome, o)) for o in outcome.observations]
-    names = outcome.config.watched
-    tracks = outcome.track.services if outcome.track else {}
-    if names is None:
-        return [(t.service, State.UNKNOWN, t) for t in tracks.values()]
-    return [(name, State.UNKNOWN, tracks.get(service_key(name))) for name in names]
+    return [(row.name, row.state, row.track) for row in source_view(outcome).rows]
+
+
+def source_view(outcome: SourceOutcome) -> views.SourceView:
+    """A poll's outcome in the shape shared with the web surface (views.py)."""
+    track = outcome.track
+    tracks = track.services if track else {}
+    return views.SourceView(
+        name=outcome.config.name,
+        ok=outcome.ok,
+        error=outcome.error,
+        warnings=outcome.warnings + outcome.missing,
+        rows=views.watched_rows(outcome.config.watched, outcome.ok, outcome.observations, tracks),
+        last_poll=outcome.at,
+        last_success=track.health.last_success if track else None,
+        down=track.health.down if track else False,
+    )
 
 
 def human_check(report: CycleReport, quiet: bool) -> list[str]:
@@ -65,44 +70,17 @@ def _detail(state: State, track: ServiceTrack | None) -> str:
 
 
 def json_check(report: CycleReport) -> dict[str, object]:
-    sources = []
-    for outcome in report.sources:
-        observed = {service_key(o.service): o for o in outcome.observations}
-        services = []
-        for name, state, track in _watched_rows(outcome):
-            observation = observed.get(service_key(name))
-            services.append(
-                {
-                    "name": name,
-                    "state": str(state),
-                    "confirmed": None if track is None or track.state is None else str(track.state),
-                    "since": None
-                    if track is None or track.since is None
-                    else format_utc(track.since),
-                    "events": [e.to_json() for e in observation.active] if observation else [],
-                    "planned": [e.to_json() for e in observation.planned] if observation else [],
-                }
-            )
-        sources.append(
-            {
-                "name": outcome.config.name,
-                "ok": outcome.ok,
-                "error": outcome.error,
-                "warnings": outcome.warnings + outcome.missing,
-                "services": services,
-            }
-        )
     deliveries = report.deliveries
-    return {
-        "at": format_utc(report.at),
-        "sources": sources,
-        "transitions": [t.to_json() for t in report.transitions],
-        "deliveries": {
-            "sent": deliveries.sent if deliveries else 0,
-            "pending": deliveries.pending if deliveries else 0,
-            "dead": deliveries.dead if deliveries else 0,
-        },
-    }
+    return views.status_document(
+        report.at,
+        [source_view(outcome) for outcome in report.sources],
+        report.transitions,
+        views.Deliveries(
+            sent=deliveries.sent if deliveries else 0,
+            pending=deliveries.pending if deliveries else 0,
+            dead=deliveries.dead if deliveries else 0,
+        ),
+    )
 
 
 def nagios_check(report: CycleReport) -> tuple[int, str]:
