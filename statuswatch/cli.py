@@ -489,7 +489,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         emit([output.dumps(t.to_json()) for t in transitions])
     elif transitions:
-        emit(output.history_lines(transitions))
+        emit(output.history_lines(transitions, settings.timezone))
     else:
         print("No transitions recorded in that period.")
     return EXIT_OK
