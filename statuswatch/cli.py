@@ -537,7 +537,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
         emit([output.dumps(transition_item(t)) for t in transitions])
     elif transitions:
-        emit(output.history_lines(transitions))
+        emit(output.history_lines(transitions, settings.timezone))
     else:
         print("No transitions recorded in that period.")
     return EXIT_OK

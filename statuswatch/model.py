@@ -154,16 +154,44 @@ class Transition:
     redirect_url: str | None = None
     id: int | None = field(default=None, compare=False)
 
+    @property
+    def reason(self) -> str | None:
+        """For `source_down`: the last error reading the feed (see `source_error_event`)."""
+        if self.kind != Kind.SOURCE_DOWN or self.event is None:
+            return None
+        return self.event.message or None
+
+    @property
+    def event_id(self) -> str | None:
+        """Apple's messageId of the event behind a service transition, if any."""
+        if self.event is None or Kind(self.kind).is_source_kind:
+            return None
+        return self.event.message_id
+
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "at": format_utc(self.at),
             "source": self.source,
             "service": self.service,
             "kind": str(self.kind),
             "from": None if self.from_state is None else str(self.from_state),
             "to": str(self.to_state),
-            "event": None if self.event is None else self.event.message_id,
+            "event": self.event_id,
         }
+        if self.kind == Kind.SOURCE_DOWN:
+            data["reason"] = self.reason
+        return data
+
+
+SOURCE_ERROR_ID = "source-error"
+
+
+def source_error_event(error: str | None) -> Event | None:
+    """The reason of a `source_down`, carried as its event so that it is stored (in the
+    transition's event JSON) and delivered with it without a column of its own."""
+    if not error:
+        return None
+    return Event(message_id=SOURCE_ERROR_ID, status_type="", event_status="", message=error)
 
 
 def format_utc(moment: datetime) -> str:

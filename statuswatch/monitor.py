@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from statuswatch.clock import Clock
 from statuswatch.config import ConfigError, Settings, SourceConfig, SubscriberConfig
+from statuswatch.describe import describe_transition
 from statuswatch.evaluate import observe
 from statuswatch.model import Observation, Poll, Snapshot, Transition, to_epoch_ms
 from statuswatch.notify.targets import Target, subscriber_targets
@@ -284,24 +285,6 @@ def _missing_services(config: SourceConfig, snapshot: Snapshot) -> list[str]:
             f"{wanted!r} is not a service in the {config.name} feed ({config.feed}){hint}"
         )
     return problems
-
-
-def describe_transition(transition: Transition) -> str:
-    """One line for logs and CLI output."""
-    what = transition.service or f"source {transition.source}"
-    at = transition.at.strftime("%Y-%m-%d %H:%M UTC")
-    if transition.kind == "source_down":
-        since = transition.since.strftime("%Y-%m-%d %H:%M UTC") if transition.since else "?"
-        return f"the {transition.source} feed has been unreadable since {since} ({at})"
-    if transition.kind == "source_up":
-        return f"the {transition.source} feed is readable again ({at})"
-    if transition.kind == "scheduled" and transition.event is not None:
-        start = transition.event.start_date or "?"
-        kind = transition.event.status_type.lower() or "event"
-        return f"{what}: scheduled {kind} from {start} (announced {at})"
-    if transition.from_state is None:
-        return f"{what}: {transition.kind} — now {transition.to_state} ({at})"
-    return f"{what}: {transition.from_state} → {transition.to_state} ({transition.kind}, {at})"
 
 
 def missing_names(outcomes: Sequence[SourceOutcome]) -> list[str]:

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from statuswatch import views
+from statuswatch.describe import describe_transition, stamp
 from statuswatch.model import State, Transition
-from statuswatch.monitor import CycleReport, SourceOutcome, describe_transition
+from statuswatch.monitor import CycleReport, SourceOutcome
 from statuswatch.tracker import ServiceTrack
 
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
@@ -118,13 +119,19 @@ def nagios_check(report: CycleReport) -> tuple[int, str]:
     return code, f"STATUSWATCH {label} - {summary} | {perfdata}"
 
 
-def history_lines(transitions: Iterable[Transition]) -> list[str]:
+def history_lines(transitions: Iterable[Transition], timezone: str = "UTC") -> list[str]:
+    """One line per transition: when (in `timezone`), source, kind, what changed, and
+    Apple's messageId when an event caused it."""
+    from statuswatch.notify.timefmt import zone_or_utc
+
+    zone = zone_or_utc(timezone)
     lines = []
     for transition in transitions:
-        event = transition.event.message_id if transition.event else "-"
+        event = f"  [event {transition.event_id}]" if transition.event_id else ""
+        what = describe_transition(transition, zone=zone, with_time=False)
         lines.append(
-            f"{when(transition.at)}  {transition.source:<10} {transition.kind:<12} "
-            f"{describe_transition(transition)}  [event {event}]"
+            f"{stamp(transition.at, zone)}  {transition.source:<10} {transition.kind:<12} "
+            f"{what}{event}"
         )
     return lines
 

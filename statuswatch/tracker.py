@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from statuswatch.model import Event, Kind, Observation, Poll, State, Transition
+from statuswatch.model import (
+    Event,
+    Kind,
+    Observation,
+    Poll,
+    State,
+    Transition,
+    source_error_event,
+)
 
 
 def service_key(name: str) -> str:
@@ -117,6 +125,7 @@ def _advance_health(
         to_state=State.UNKNOWN,
         at=poll.at,
         since=reference,
+        event=source_error_event(poll.error),
     )
     return replace(failing, down=True), [down]
 

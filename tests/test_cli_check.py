@@ -311,7 +311,7 @@ def test_icloud_backup_maintenance_scheduled_then_maintenance_then_recovered(
     assert announced.err == ""
     assert announced.out.splitlines()[0].split()[:3] == ["iCloud", "Backup", "available"]
     assert announced.arrows == [
-        "→ iCloud Backup: scheduled maintenance from 06/19/2025 13:00 PDT "
+        "→ iCloud Backup: maintenance scheduled for 2025-06-19 20:00–22:00 UTC "
         "(announced 2025-06-19 17:45 UTC)"
     ]
 
@@ -575,9 +575,10 @@ def test_a_source_silent_for_longer_than_stale_after_is_down_then_up(recorded: R
     assert early.arrows == []
     down = recorded.check(now="2025-06-19T18:16:00Z")
     assert down.code == 69, down
-    assert [line.split(" (")[0] for line in down.arrows] == [
+    assert [line.split(": ")[0] for line in down.arrows] == [
         "→ the apple feed has been unreadable since 2025-06-19 17:45 UTC"
     ]
+    assert "answered HTTP 404" in down.arrows[0]  # the reason, from the last error
     assert recorded.check(now="2025-06-19T18:20:00Z").arrows == []  # told once
     recorded.server.set_status(200)
     up = recorded.check(now="2025-06-19T18:30:00Z")
@@ -890,7 +891,9 @@ def test_conditional_get_with_etag_reevaluates_the_stored_body_after_a_304(
 
     first = sw("check", "--config", str(config), now=NOW)
     assert first.code == 0, first
-    assert [line.split(":")[1].split()[0] for line in first.arrows] == ["scheduled"]
+    assert [line.split(":")[1].split()[:2] for line in first.arrows] == [
+        ["maintenance", "scheduled"]
+    ]
     assert feed_server.last_request.header("If-None-Match") is None
     user_agent = feed_server.last_request.header("User-Agent") or ""
     assert user_agent.startswith(f"statuswatch/{__version__} ")

@@ -264,7 +264,8 @@ def test_email_recovered_arrives_once_with_subject_and_retry_checklist(
     assert mail.raw_subject.lower().startswith("subject: =?utf-8?")
     body = mail.text()
     assert "iCloud Backup is available again as of Sat 14 Jun 23:34 UTC" in body
-    assert "after 2 h 14 min of maintenance" in body
+    # Counted from Apple's start of the maintenance, not from when statuswatch first saw it.
+    assert "after 2 h 19 min of maintenance" in body
     assert f'Apple says: "{RESOLVED_TEXT}"' in body
     assert "You can retry your iCloud backup now" in body
     for check in ("Wi-Fi connected", "free iCloud storage", "Low Power Mode", "Low Data Mode"):
@@ -644,7 +645,7 @@ def test_title_and_body_templates_are_applied(three_changes: Scenario) -> None:
     [message] = messages(three_changes.sink, "/templated")
     assert message["title"] == "✅ iCloud Backup: maintenance → available"
     assert message["message"] == (
-        "iCloud Backup is back after 2 h 14 min of maintenance.\n"
+        "iCloud Backup is back after 2 h 19 min of maintenance.\n"
         "https://www.apple.com/support/systemstatus/"
     )
 
@@ -676,7 +677,7 @@ def test_changes_due_together_are_one_digest_unless_digest_is_off(sw: Statuswatc
         ),
     )
     [digest] = messages(sw.sink, "/digest")
-    assert digest["title"].startswith("statuswatch: 2 changes (")
+    assert digest["title"].startswith("🔧 iCloud Backup: under maintenance (+1 more: ")
     assert "iCloud Backup" in digest["title"] and "iCloud Mail" in digest["title"]
     assert "1/2 · 🔧 iCloud Backup: scheduled maintenance now in progress" in digest["message"]
     assert "2/2 · 🔧 iCloud Mail: scheduled maintenance now in progress" in digest["message"]
@@ -783,7 +784,7 @@ def slack_transition() -> Transition:
 
 SLACK_ICON = "https://github.com/caronc/apprise/raw/master/apprise/assets/themes/default/apprise-success-72x72.png"
 SLACK_TEXT = (
-    "iCloud Backup is available again as of Sat 14 Jun 23:34 UTC, after 2 h 14 min of"
+    "iCloud Backup is available again as of Sat 14 Jun 23:34 UTC, after 2 h 11 min of"
     " maintenance.\n\n"
     'Apple says: "Fixed ‹!\u200bchannel› &amp; &lt;b&gt;done&lt;/b&gt;\n'
     '‹!\u200bhere› retry ‹@U123ABC› now"\n'

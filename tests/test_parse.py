@@ -382,3 +382,129 @@ def test_five_megabyte_body_of_valid_json_still_parses() -> None:
     snap = parse_feed(body)
     assert len(snap.services) == 250
     assert sum(len(s.events) for s in snap.services) == 250 * 50
+
+
+# --- crash classes found by fuzzing (issue 10 item 4): each is a refusal or a clean parse --
+
+BACKUP_FEED = feed_bytes(raw_feed({"iCloud Backup": [raw_event("1")]}))
+
+
+@pytest.mark.parametrize("depth", [1_000, 5_000, 100_000])
+def test_json_nested_a_thousand_deep_is_refused_not_a_recursion_error(depth: int) -> None:
+    nested = b"[" * depth + b"1" + b"]" * depth
+    body = BACKUP_FEED.replace(b'"drMessage":null', b'"drMessage":' + nested)
+    message = rejection(body)
+    assert "nested too deeply" in message
+
+
+def test_shallow_nesting_in_an_unknown_field_is_ignored() -> None:
+    body = BACKUP_FEED.replace(b'"drMessage":null', b'"extra":' + b"[" * 50 + b"]" * 50)
+    assert parse_feed(body).by_name()["iCloud Backup"].events[0].message_id == "1"
+
+
+@pytest.mark.parametrize("digits", [31, 4_301, 5_000, 100_000])
+def test_an_integer_thousands_of_digits_long_is_refused(digits: int) -> None:
+    body = BACKUP_FEED.replace(str(T0_MS).encode(), b"9" * digits)
+    message = rejection(body)
+    assert f"{digits} digits" in message
+
+
+def test_a_huge_integer_in_a_string_epoch_skips_that_event() -> None:
+    event = raw_event("2")
+    event["epochStartDate"] = "9" * 5000
+    snap = parse_feed(feed_bytes(raw_feed({"iCloud Backup": [raw_event("1"), event]})))
+    assert [e.message_id for e in snap.services[0].events] == ["1"]
+    assert "epochStartDate" in snap.warnings[0] and len(snap.warnings[0]) < 200
+
+
+@pytest.mark.parametrize("digits", ["١٢٣٤", "²", "12³"])
+def test_non_ascii_digits_in_a_string_epoch_are_not_a_number(digits: str) -> None:
+    event = raw_event("2")
+    event["epochEndDate"] = digits
+    snap = parse_feed(feed_bytes(raw_feed({"S": [raw_event("1"), event]})))
+    assert [e.message_id for e in snap.services[0].events] == ["1"]
+    assert "epochEndDate is not a number" in snap.warnings[0]
+
+
+@pytest.mark.parametrize("key", ["message", "usersAffected", "serviceName", "affectedServices"])
+@pytest.mark.parametrize(
+    "entity", ["&#" + "9" * 5000 + ";", "&#x" + "F" * 5000 + ";", "&#99999999;", "&#1114112;"]
+)
+def test_a_huge_character_reference_in_any_text_field_becomes_a_replacement_char(
+    key: str, entity: str
+) -> None:
+    event = raw_event("1")
+    document = raw_feed({"iCloud Backup": [event]})
+    if key == "serviceName":
+        document["services"][0]["serviceName"] = f"iCloud {entity} Backup"
+    elif key == "affectedServices":
+        event["affectedServices"] = [f"A {entity}"]
+    else:
+        event[key] = f"before {entity} after"
+    (service,) = parse_feed(feed_bytes(document)).services
+    (parsed,) = service.events
+    text = {
+        "message": parsed.message,
+        "usersAffected": parsed.users_affected,
+        "serviceName": service.name,
+        "affectedServices": " ".join(parsed.affected_services),
+    }[key]
+    assert "\ufffd" in text
+    assert len(text) < 30
+
+
+def test_ordinary_character_references_still_decode() -> None:
+    event = raw_event("1", message="Mail &amp; Calendar &#8212; &#x41;&lt;b&gt;")
+    (parsed,) = parse_feed(feed_bytes(raw_feed({"S": [event]}))).services[0].events
+    assert parsed.message == "Mail & Calendar — A<b>"
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(constant: bytes) -> None:
+    body = BACKUP_FEED.replace(str(T0_MS).encode(), constant)
+    assert f"{constant.decode()} is not a JSON value" in rejection(body)
+
+
+@pytest.mark.parametrize("epoch", [253402300800000, -62135596800001, 2**63, 10**20, 1e300, -1e300])
+def test_an_epoch_outside_the_years_1_to_9999_skips_that_event(epoch: float) -> None:
+    event = raw_event("2")
+    event["epochEndDate"] = epoch
+    snap = parse_feed(feed_bytes(raw_feed({"S": [raw_event("1"), event]})))
+    assert [e.message_id for e in snap.services[0].events] == ["1"]
+    assert "between the years 1 and 9999" in snap.warnings[0]
+
+
+@pytest.mark.parametrize("epoch", [253402300799999, -62135596800000, 0, -1])
+def test_epochs_at_the_edges_of_the_datetime_range_are_kept(epoch: int) -> None:
+    (parsed,) = parse_feed(feed_bytes(raw_feed({"S": [raw_event("1", end_ms=epoch)]}))).services
+    assert parsed.events[0].epoch_end_ms == epoch
+
+
+def test_a_lone_surrogate_in_text_becomes_a_replacement_char() -> None:
+    # JSON allows "\ud800"; SQLite, logs and channels cannot encode it.
+    body = BACKUP_FEED.replace(b'"serviceName":"iCloud Backup"', b'"serviceName":"iCloud \\ud800"')
+    body = body.replace(b'"statusType":"Issue"', b'"statusType":"Iss\\udfffue"')
+    (service,) = parse_feed(body).services
+    assert service.name == "iCloud \ufffd"
+    assert service.events[0].status_type == "Iss\ufffdue"
+    service.name.encode("utf-8")
+
+
+def test_a_key_with_a_newline_does_not_break_the_one_line_reason() -> None:
+    message = rejection(b'{"bad\\nkey": 1, "x\\ud800": 2}')
+    assert "bad key" in message
+
+
+@pytest.mark.parametrize(
+    "wrapper",
+    [b"/**/jsonCallback(%s);", b"window.jsonCallback (%s);\n", b"\xef\xbb\xbf  jsonCallback(%s)"],
+)
+def test_jsonp_wrapper_variants_are_unwrapped(wrapper: bytes) -> None:
+    snap = parse_feed(wrapper.replace(b"%s", BACKUP_FEED))
+    assert [service.name for service in snap.services] == ["iCloud Backup"]
+
+
+def test_a_five_megabyte_body_parses() -> None:
+    event = raw_event("1", message="x" * 5_000_000)
+    (service,) = parse_feed(feed_bytes(raw_feed({"iCloud Backup": [event]}))).services
+    assert len(service.events[0].message) == 5_000_000

@@ -184,7 +184,7 @@ def test_recovered_icloud_backup_body() -> None:
     body = render(recovered()).body
     assert body.startswith(
         "iCloud Backup is available again as of Tue 14 May 16:00 UTC,"
-        " after 2 h 14 min of maintenance."
+        " after 2 h 9 min of maintenance."
     )
     for check in ICLOUD_CHECKS:
         assert check in body
@@ -201,7 +201,7 @@ def test_icloud_backup_is_matched_case_insensitively() -> None:
 
 def test_recovered_other_service_has_no_backup_checklist() -> None:
     body = render(recovered(service="Mail")).body
-    assert body.startswith("Mail is available again as of Tue 14 May 16:00 UTC, after 2 h 14 min")
+    assert body.startswith("Mail is available again as of Tue 14 May 16:00 UTC, after 2 h 9 min")
     assert 'Apple says: "Mail was unavailable due to scheduled maintenance."' in body
     assert "you can try again now" in body
     for check in ("Back Up Now", "Low Power Mode", "VPN off", "iCloud storage"):
@@ -209,7 +209,8 @@ def test_recovered_other_service_has_no_backup_checklist() -> None:
 
 
 def test_recovered_without_known_duration_still_says_what_ended() -> None:
-    body = render(recovered(since=None, from_state=State.OUTAGE)).body
+    given = recovered(since=None, from_state=State.OUTAGE, event=event(event_status="resolved"))
+    body = render(given).body
     assert "available again as of Tue 14 May 16:00 UTC, after an outage." in body
 
 
@@ -387,7 +388,8 @@ def test_negative_durations_are_refused_and_never_shown() -> None:
     with pytest.raises(ValueError):
         format_duration(timedelta(seconds=-1))
     # A clock that went backwards must not produce "after -5 min".
-    message = render(recovered(since=NOW + timedelta(minutes=5)), body_template="[{duration}]")
+    given = recovered(since=NOW + timedelta(minutes=5), event=event(event_status="resolved"))
+    message = render(given, body_template="[{duration}]")
     assert message.body == "[]"
 
 
@@ -417,7 +419,7 @@ def test_newlines_in_feed_text_cannot_break_the_title() -> None:
 
 def test_control_characters_are_stripped_from_body_but_newlines_kept() -> None:
     message = "line one\x00\x07\x1b[31m\x9b\u202e\nline two\r\nline three"
-    body = render(recovered(event=event(message=message))).body
+    body = render(recovered(event=event(event_status="resolved", message=message))).body
     assert 'Apple says: "line one[31m\nline two\nline three"' in body
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", body)
 
@@ -431,7 +433,7 @@ def test_neutralise_caps_with_an_ellipsis() -> None:
 
 def test_long_feed_text_is_capped() -> None:
     long_message = "word " * 1000
-    body = render(recovered(event=event(message=long_message))).body
+    body = render(recovered(event=event(event_status="resolved", message=long_message))).body
     quoted = re.search(r'Apple says: "(.*)"', body)
     assert quoted is not None
     assert len(quoted.group(1)) == 1000
@@ -474,9 +476,9 @@ def test_digest_contains_every_transition_in_time_order() -> None:
         at=NOW + timedelta(minutes=30),
     )
     message = render_digest([late, early, middle])
+    # The title leads with the recovery, then the rest by importance.
     assert message.title == (
-        "statuswatch: 3 changes (Mail: outage, iCloud Backup available again,"
-        " feed (consumer) unreadable)"
+        "✅ iCloud Backup available again (+2 more: Mail: outage, feed (consumer) unreadable)"
     )
     assert message.kinds == ("outage", "recovered", "source_down")
     titles = [render(item).title for item in (early, middle, late)]
@@ -494,8 +496,10 @@ def test_digest_never_drops_a_transition_even_when_the_title_cannot_list_all() -
     ]
     message = render_digest(list(reversed(many)))
     assert len(message.title) <= 200
-    assert message.title.startswith("statuswatch: 30 changes (Service number 00 available")
-    assert re.search(r", \+\d+ more\)$", message.title)
+    assert message.title.startswith(
+        "✅ Service number 00 available again (+29 more: Service number 01 available again,"
+    )
+    assert message.title.endswith(", …)")
     for n in range(30):
         assert f"{n + 1}/30 · ✅ Service number {n:02d} is available again" in message.body
 
@@ -517,7 +521,7 @@ def test_digest_applies_templates_per_section() -> None:
         [recovered(service="Mail"), recovered(service="Maps")], title_template="[{service}]"
     )
     assert "1/2 · [Mail]" in message.body
-    assert message.title.startswith("statuswatch: 2 changes")
+    assert message.title == "✅ Mail available again (+1 more: Maps available again)"
 
 
 # --- templates ------------------------------------------------------------------------------
@@ -530,7 +534,8 @@ def test_templates_substitute_fields() -> None:
         title_template="[{kind}] {service} back after {duration}",
         body_template="{default_title}\n{at} / {at_iso} / {since} / {from_state}->{to_state}",
     )
-    assert message.title == "[recovered] iCloud Backup back after 2 h 14 min"
+    # For a recovery, since and duration come from Apple's epochs (13:46-15:55 UTC).
+    assert message.title == "[recovered] iCloud Backup back after 2 h 9 min"
     assert message.body == (
         "✅ iCloud Backup is available again\n"
         "Tue 14 May 18:00 CEST / 2024-05-14T16:00:00Z / Tue 14 May 15:46 CEST"

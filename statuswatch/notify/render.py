@@ -1,38 +1,67 @@
-"""Turn transitions into messages people can act on (DESIGN §4).
+"""Turn transitions into messages people can act on (DESIGN §4): the words of each kind.
 
 Pure: no I/O, and no apprise import (it costs ~90 ms and rendering does not need it), so
-`statuswatch check` pays for apprise only when something is actually sent. The only clock
-read is `sample_transition()`'s default.
-
-Every string that comes from Apple's feed (service names, messages, users affected, status
-words, links) is untrusted: it is neutralised here before it reaches a title, a body or a
-template. Bodies are plain text and are handed to apprise as NotifyFormat.TEXT, which
-escapes them for HTML and Markdown channels, so HTML in the feed is shown literally.
+`statuswatch check` pays for apprise only when something is actually sent. Feed text is
+neutralised by notify/text.py, times are formatted by notify/timefmt.py and templates are
+checked by notify/templates.py; the names other modules import from here stay here.
+Bodies are plain text and are handed to apprise as NotifyFormat.TEXT, which escapes them
+for HTML and Markdown channels, so HTML in the feed is shown literally.
 """
 
 from __future__ import annotations
 
-import re
-import string
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, tzinfo
 
-from statuswatch.model import Event, Kind, State, Transition, format_utc, to_epoch_ms
+from statuswatch.model import Event, Kind, State, Transition, format_utc
+from statuswatch.notify.samples import sample_transition
+from statuswatch.notify.templates import (
+    TEMPLATE_FIELDS,
+    TemplateError,
+    apply_template,
+    validate_template,
+)
+from statuswatch.notify.text import (
+    APPLE_STATUS_PAGE,
+    TITLE_MAX,
+    cap,
+    clean,
+    neutralise,
+    neutralise_title,
+    safe_link,
+    status_page_or_default,
+)
+from statuswatch.notify.timefmt import (
+    format_duration,
+    format_moment,
+    format_window,
+    from_epoch_ms,
+    load_zone,
+    utc,
+    validate_timezone,
+    zone_or_utc,
+)
 
-APPLE_STATUS_PAGE = "https://www.apple.com/support/systemstatus/"
+__all__ = [
+    "APPLE_STATUS_PAGE",
+    "TEMPLATE_FIELDS",
+    "Message",
+    "TemplateError",
+    "format_duration",
+    "neutralise",
+    "neutralise_title",
+    "render",
+    "render_digest",
+    "sample_transition",
+    "validate_template",
+    "validate_timezone",
+]
 
-TITLE_MAX = 200
 MESSAGE_MAX = 1000
 SERVICE_MAX = 100
 USERS_AFFECTED_MAX = 200
 WORD_MAX = 40
-LINK_MAX = 500
-# A template's format spec is operator-written, but "{message:>999999999}" would still
-# allocate a gigabyte before any cap applies.
-TEMPLATE_WIDTH_MAX = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,229 +71,6 @@ class Message:
     title: str
     body: str
     kinds: tuple[str, ...]
-
-
-class TemplateError(ValueError):
-    """A title or body template that cannot be rendered (unknown field, bad syntax)."""
-
-
-TEMPLATE_FIELDS: dict[str, str] = {
-    "service": "the service's name as Apple spells it, e.g. iCloud Backup (empty for feed-health"
-    " messages)",
-    "kind": "what happened: recovered, outage, issue, performance, maintenance, initial,"
-    " scheduled, source_down or source_up",
-    "emoji": "the symbol the default title starts with, e.g. ✅ (may be empty)",
-    "from_state": "the state before the change: available, maintenance, performance, issue,"
-    " outage or unknown (empty when there was none)",
-    "to_state": "the state after the change",
-    "at": "when statuswatch saw the change, in your time zone, e.g. Tue 14 May 18:00 CEST",
-    "at_iso": "the same moment in UTC, ISO-8601, e.g. 2024-05-14T16:00:00Z",
-    "since": "when the previous state began, in your time zone (for initial: when the current"
-    " state was first seen; for source_down: when the feed was last read; for source_up: when"
-    " it first failed; empty when unknown)",
-    "duration": "how long the previous state lasted, e.g. 2 h 14 min (empty when unknown)",
-    "message": "Apple's own message for the event (empty when there is none)",
-    "users_affected": "Apple's note on who is affected, e.g. Some users were affected",
-    "status_type": "Apple's statusType for the event: Maintenance, Outage, Issue, Performance",
-    "event_status": "Apple's eventStatus for the event: ongoing, resolved, scheduled, ...",
-    "window": "the event's time window as Apple gives it, in your time zone, e.g."
-    " Tue 14 May 18:00–19:00 UTC (empty when Apple gives no start)",
-    "link": "the service's page if Apple links one on apple.com, else the status page",
-    "status_page": "the status page: the configured one, else Apple's System Status page",
-    "source": "the name of the feed the change was seen in, e.g. consumer or developer",
-    "timezone": "the time zone used for times, e.g. Europe/Paris",
-    "default_title": "the title statuswatch would have used",
-    "default_body": "the body statuswatch would have used",
-}
-
-
-# --- neutralising untrusted text ----------------------------------------------------------
-
-_LINE_BREAKS = re.compile("\r\n|[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-# C0/C1 controls and DEL, plus bidi embeddings, overrides, isolates and marks (they can make
-# a reader see text in another order than it is, "Trojan Source" style) and the BOM.
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-_BLANK_RUNS = re.compile(r"\n{3,}")
-# Slack (and Discord) read <!channel>, <!here>, <@U123>, <#C123>, <!subteam^ID> as pings;
-# apprise's Slack code even tolerates blanks after the "<". The closing ">" goes too: in
-# Markdown passthrough, apprise's Slack plugin rebuilds "<@U123>" from a bare "@U123>".
-_ANGLE_PING_PAIR = re.compile(r"<([ \t]*[!@#][^<>\n]*)>")
-_ANGLE_PING = re.compile(r"<(?=[ \t]*[!@#])")
-# Bare @channel/@here/@everyone ping with Slack's link_names and on Discord, @room on
-# Matrix; apprise's Slack Markdown passthrough turns "!here>" into "<!here>".
-_WORD_PING = re.compile(r"[@!](?=(?:channel|here|everyone|room|subteam)\b)", re.IGNORECASE)
-_ZWSP = "\u200b"
-
-
-def neutralise(text: str, *, max_len: int) -> str:
-    """Make feed text safe for a plain-text body: line breaks kept, controls dropped,
-    pings defanged, length capped at `max_len` characters (with "…")."""
-    return _cap(_defang(_clean(text, one_line=False)), max_len)
-
-
-def neutralise_title(text: str, *, max_len: int = TITLE_MAX) -> str:
-    """Like `neutralise`, but on one line: every line break or run of blanks becomes one
-    space, so the text cannot start a new email header or Slack line."""
-    return _cap(_defang(_clean(text, one_line=True)), max_len)
-
-
-def _clean(text: str, *, one_line: bool) -> str:
-    text = _LINE_BREAKS.sub(" " if one_line else "\n", text).replace("\t", " ")
-    text = _INVISIBLE.sub("", text)
-    if one_line:
-        return " ".join(text.split())
-    lines = [line.rstrip() for line in text.split("\n")]
-    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
-
-
-def _defang(text: str) -> str:
-    text = _ANGLE_PING_PAIR.sub(r"‹\1›", text)
-    text = _ANGLE_PING.sub("‹", text)
-    return _WORD_PING.sub(lambda match: match.group(0) + _ZWSP, text)
-
-
-def _cap(text: str, max_len: int) -> str:
-    if max_len < 1:
-        raise ValueError(f"max_len must be at least 1, not {max_len}")
-    if len(text) <= max_len:
-        return text
-    return text[: max_len - 1].rstrip() + "…"
-
-
-def _safe_link(url: str | None) -> str | None:
-    """A feed-supplied link, only if it plainly points at apple.com.
-
-    The feed is untrusted and people click these links, so anything else (another host,
-    javascript:, credentials in the URL, blanks) is dropped in favour of the status page.
-    """
-    if not url:
-        return None
-    url = url.strip()
-    if len(url) > LINK_MAX or not re.fullmatch(r"https?://[^\s<>\"'`\\^{}|\x00-\x1f\x7f]+", url):
-        return None
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return None
-    if "@" in parts.netloc or not (host == "apple.com" or host.endswith(".apple.com")):
-        return None
-    return url
-
-
-def _status_page(status_page: str | None) -> str:
-    # Configured by the operator, so trusted, but still kept to one clean line.
-    cleaned = _clean(status_page or "", one_line=True)
-    return cleaned[:LINK_MAX] if cleaned else APPLE_STATUS_PAGE
-
-
-# --- times and durations ------------------------------------------------------------------
-
-# Our own names rather than strftime's: those follow the process locale.
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def validate_timezone(name: str) -> None:
-    """Raise ValueError unless `name` is an IANA time zone known on this machine.
-
-    For config loading: `render` itself falls back to UTC (and says so in every time it
-    prints) rather than failing to deliver.
-    """
-    if _load_zone(name) is None:
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Paris or UTC"
-        )
-
-
-def _load_zone(name: str) -> tzinfo | None:
-    if name == "UTC":
-        # Needs no tz database, which slim containers lack.
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError, TypeError):
-        return None
-
-
-def _zone(name: str) -> tzinfo:
-    return _load_zone(name) or UTC
-
-
-def _local(moment: datetime, zone: tzinfo) -> datetime:
-    if moment.tzinfo is None:
-        # The model's datetimes are UTC; a naive one would otherwise be read as local time.
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone)
-
-
-def _abbreviation(moment: datetime) -> str:
-    name = moment.tzname() or "UTC"
-    # Zones without a letter abbreviation (Asia/Dubai) report "+04"; "UTC+04" reads better.
-    match = re.fullmatch(r"([+-]\d{2})(\d{2})?", name)
-    if match:
-        return "UTC" + match.group(1) + (f":{match.group(2)}" if match.group(2) else "")
-    return name
-
-
-def _day(moment: datetime) -> str:
-    return f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]}"
-
-
-def _clock(moment: datetime) -> str:
-    return f"{moment.hour:02d}:{moment.minute:02d}"
-
-
-def format_moment(moment: datetime, zone: tzinfo) -> str:
-    """E.g. "Tue 14 May 18:00 CEST": always with the zone, since readers live in several."""
-    local = _local(moment, zone)
-    return f"{_day(local)} {_clock(local)} {_abbreviation(local)}"
-
-
-def format_window(start: datetime, end: datetime | None, zone: tzinfo) -> str:
-    """E.g. "Tue 14 May 18:00–19:00 UTC"; dates and zones are repeated only when they differ."""
-    first = _local(start, zone)
-    if end is None or end <= start:
-        return format_moment(start, zone)
-    last = _local(end, zone)
-    first_zone, last_zone = _abbreviation(first), _abbreviation(last)
-    same_day = first.date() == last.date()
-    end_text = _clock(last) if same_day else f"{_day(last)} {_clock(last)}"
-    if first_zone != last_zone:
-        # A daylight-saving change inside the window: each end keeps its own zone.
-        return f"{_day(first)} {_clock(first)} {first_zone} – {end_text} {last_zone}"
-    if same_day:
-        return f"{_day(first)} {_clock(first)}–{end_text} {first_zone}"
-    return f"{_day(first)} {_clock(first)} – {end_text} {first_zone}"
-
-
-def format_duration(delta: timedelta) -> str:
-    """Format as "45 min", "2 h 14 min" or "3 d 4 h": truncated, never rounded up, so a
-    duration is never reported longer than it was."""
-    if delta < timedelta(0):
-        raise ValueError(f"a duration cannot be negative: {delta}")
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 1:
-        return "less than 1 min"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h" + (f" {minutes} min" if minutes else "")
-    days, hours = divmod(hours, 24)
-    return f"{days} d" + (f" {hours} h" if hours else "")
-
-
-def _epoch(value: int | None) -> datetime | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError, TypeError):
-        # The feed is untrusted: an absurd epoch means "no time given", not a crash.
-        return None
 
 
 # --- what a transition says ---------------------------------------------------------------
@@ -366,32 +172,63 @@ class _Facts:
     link: str
     status_page: str
     service_page: str | None
+    # recovered only: Apple never marked the event over (it was removed, or its window
+    # ran out), so its present-tense text and any end still ahead are not current.
+    stale: bool = False
+    ends_ahead: bool = False  # Apple's end of the event is after the change was seen
+    reason: str = ""  # source_down: why the feed could not be read
+
+
+# Apple's eventStatus words for an event that is over: its text was written afterwards.
+_OVER = frozenset({"resolved", "completed", "cancelled", "canceled"})
+
+
+def _span(transition: Transition, event: Event | None) -> tuple[datetime | None, datetime]:
+    """When the state being left began and ended, from Apple's epochs where it gives them
+    (DESIGN §4: durations agree with Apple's window), else from what statuswatch saw."""
+    at = utc(transition.at)
+    begin = None if transition.since is None else utc(transition.since)
+    if transition.kind != Kind.RECOVERED or event is None:
+        return begin, at
+    start, end = from_epoch_ms(event.epoch_start_ms), from_epoch_ms(event.epoch_end_ms)
+    if start is not None and start <= at:
+        begin = start
+    if begin is not None and end is not None and begin <= end <= at:
+        return begin, end
+    return begin, at
 
 
 def _facts(transition: Transition, zone: tzinfo, status_page: str | None) -> _Facts:
     kind = Kind(transition.kind)
     event: Event | None = transition.event
+    at = utc(transition.at)
     since, duration = "", ""
-    if transition.since is not None:
-        since = format_moment(transition.since, zone)
-        delta = _local(transition.at, UTC) - _local(transition.since, UTC)
-        if delta >= timedelta(0):
-            duration = format_duration(delta)
-    window = window_length = ""
+    begin, end = _span(transition, event)
+    if begin is not None:
+        since = format_moment(begin, zone, reference=at)
+        if end >= begin:
+            duration = format_duration(end - begin)
+    window = window_length = reason = ""
     status_type = event_status = message = users_affected = ""
-    if event is not None:
+    stale = ends_ahead = False
+    if kind == Kind.SOURCE_DOWN:
+        reason = neutralise_title(transition.reason or "", max_len=MESSAGE_MAX)
+    elif event is not None:
         message = neutralise(event.message or "", max_len=MESSAGE_MAX)
         users_affected = neutralise_title(event.users_affected or "", max_len=USERS_AFFECTED_MAX)
         status_type = neutralise_title(event.status_type or "", max_len=WORD_MAX)
         event_status = neutralise_title(event.event_status or "", max_len=WORD_MAX)
-        start, end = _epoch(event.epoch_start_ms), _epoch(event.epoch_end_ms)
+        start, finish = from_epoch_ms(event.epoch_start_ms), from_epoch_ms(event.epoch_end_ms)
         if start is not None:
-            window = format_window(start, end, zone)
-            if end is not None and end > start:
-                window_length = format_duration(end - start)
+            window = format_window(start, finish, zone, reference=at)
+            if finish is not None and finish > start:
+                window_length = format_duration(finish - start)
+        if kind == Kind.RECOVERED:
+            stale = " ".join(event.event_status.split()).casefold() not in _OVER
+            ends_ahead = finish is not None and finish > at
     planned = status_type.casefold() == "maintenance"
-    page = _status_page(status_page)
-    service_page = None if kind.is_source_kind else _safe_link(transition.redirect_url)
+    page = status_page_or_default(status_page)
+    service_page = None if kind.is_source_kind else safe_link(transition.redirect_url)
     service = neutralise_title(transition.service or "", max_len=SERVICE_MAX)
     if not service and not kind.is_source_kind:
         service = "(unnamed service)"
@@ -404,7 +241,7 @@ def _facts(transition: Transition, zone: tzinfo, status_page: str | None) -> _Fa
         users_affected=users_affected,
         status_type=status_type,
         event_status=event_status,
-        at=format_moment(transition.at, zone),
+        at=format_moment(at, zone),
         since=since,
         duration=duration,
         window=window,
@@ -413,6 +250,9 @@ def _facts(transition: Transition, zone: tzinfo, status_page: str | None) -> _Fa
         link=service_page or page,
         status_page=page,
         service_page=service_page,
+        stale=stale,
+        ends_ahead=ends_ahead,
+        reason=reason,
     )
 
 
@@ -481,6 +321,8 @@ def _default_body(facts: _Facts) -> str:
 
 
 def _apple_says(facts: _Facts, *, with_window: bool = True) -> str:
+    if facts.stale:
+        return _apple_said(facts)
     lines = []
     if facts.message:
         lines.append(f'Apple says: "{facts.message}"')
@@ -491,7 +333,30 @@ def _apple_says(facts: _Facts, *, with_window: bool = True) -> str:
     return "\n".join(lines)
 
 
+def _plan_line(facts: _Facts) -> str:
+    """A recovery before the end Apple gave: that end was the plan, not what happened."""
+    length = f" ({facts.window_length})" if facts.window_length else ""
+    noun = "Apple had planned it for" if facts.planned else "Apple's timeline had it as"
+    return f"{noun} {facts.window}{length}; it ended earlier."
+
+
+def _apple_said(facts: _Facts) -> str:
+    """A recovery Apple never wrote up: its text is from while it lasted, in the present
+    tense ("is unavailable", "Some users are affected"), so it is quoted as past, and a
+    planned end still ahead is shown as the plan it was."""
+    lines = []
+    if facts.message:
+        lines.append(f'While it lasted, Apple said: "{facts.message}"')
+    if facts.window:
+        lines.append(_window_line(facts))
+    if lines:
+        lines.append("Apple has posted no closing update.")
+    return "\n".join(lines)
+
+
 def _window_line(facts: _Facts) -> str:
+    if facts.ends_ahead:
+        return _plan_line(facts)
     if facts.planned:
         if facts.window_length:
             return f"Maintenance window: {facts.window} ({facts.window_length})"
@@ -575,6 +440,8 @@ def _source_down(facts: _Facts) -> list[str]:
         lead += f" It has had no data since {facts.since}{length}."
     else:
         lead += f" It has had no data as of {facts.at}."
+    if facts.reason:
+        lead += f"\nThe last error: {facts.reason}"
     return [
         lead,
         "The feed could not be read; statuswatch keeps trying and will tell you when it can"
@@ -611,62 +478,6 @@ def _digest_label(facts: _Facts) -> str:
     return f"{service}: {_STATE_BEFORE[State(kind.value)]}"
 
 
-# --- templates ----------------------------------------------------------------------------
-
-_FORMATTER = string.Formatter()
-_VALID_FIELDS = ", ".join(sorted(TEMPLATE_FIELDS))
-
-
-def _field_names(template: str) -> Iterator[tuple[str, str]]:
-    """(field name, format spec) of every replacement field, nested ones included."""
-    for _literal, name, spec, _conversion in _FORMATTER.parse(template):
-        if name is None:
-            continue
-        yield name, spec or ""
-        if spec:
-            yield from _field_names(spec)
-
-
-def validate_template(template: str) -> None:
-    """Raise TemplateError unless `template` renders with TEMPLATE_FIELDS alone.
-
-    Called at config load so a bad template is reported when statuswatch starts, not when
-    the first alert is due. Only plain names are allowed: "{service.__class__}" or
-    "{service[0]}" would let a template reach into Python objects.
-    """
-    if not isinstance(template, str):
-        raise TemplateError(f"a template must be a string, not {type(template).__name__}")
-    try:
-        fields = list(_field_names(template))
-    except ValueError as exc:
-        raise TemplateError(f"template {template!r} is not a valid format string: {exc}") from None
-    unknown: list[str] = []
-    for name, spec in fields:
-        if name == "" or name.isdigit():
-            raise TemplateError(
-                f"template {template!r} has a positional field {{{name}}}; use a named one"
-                f" such as {{service}}. Valid fields: {_VALID_FIELDS}"
-            )
-        if name not in TEMPLATE_FIELDS and name not in unknown:
-            unknown.append(name)
-        if any(int(number) > TEMPLATE_WIDTH_MAX for number in re.findall(r"\d+", spec)):
-            raise TemplateError(
-                f"template {template!r}: format spec {spec!r} of {{{name}}} is wider than"
-                f" {TEMPLATE_WIDTH_MAX} characters"
-            )
-    if unknown:
-        names = ", ".join(f"{{{name}}}" for name in unknown)
-        plural = "fields" if len(unknown) > 1 else "field"
-        raise TemplateError(
-            f"template {template!r} uses unknown {plural} {names}; valid fields: {_VALID_FIELDS}"
-        )
-    try:
-        # Every field is a string, so a trial run catches bad format specs ("{service:d}").
-        template.format_map(dict.fromkeys(TEMPLATE_FIELDS, "x"))
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-        raise TemplateError(f"template {template!r} cannot be rendered: {exc}") from None
-
-
 def _template_fields(facts: _Facts, title: str, body: str, timezone: str) -> dict[str, str]:
     transition = facts.transition
     previous = _state(transition.from_state)
@@ -677,7 +488,7 @@ def _template_fields(facts: _Facts, title: str, body: str, timezone: str) -> dic
         "from_state": "" if previous is None else previous.value,
         "to_state": State(transition.to_state).value,
         "at": facts.at,
-        "at_iso": format_utc(_local(transition.at, UTC)),
+        "at_iso": format_utc(utc(transition.at)),
         "since": facts.since,
         "duration": facts.duration,
         "message": facts.message,
@@ -687,8 +498,9 @@ def _template_fields(facts: _Facts, title: str, body: str, timezone: str) -> dic
         "window": facts.window,
         "link": facts.link,
         "status_page": facts.status_page,
+        "reason": facts.reason,
         "source": facts.source,
-        "timezone": timezone if _load_zone(timezone) is not None else "UTC",
+        "timezone": timezone if load_zone(timezone) is not None else "UTC",
         "default_title": title,
         "default_body": body,
     }
@@ -698,11 +510,6 @@ def _emoji(facts: _Facts) -> str:
     if facts.kind == Kind.INITIAL:
         return _STATE_EMOJI[State(facts.transition.to_state)]
     return _TITLE_EMOJI[facts.kind]
-
-
-def _apply(template: str, fields: dict[str, str]) -> str:
-    validate_template(template)
-    return template.format_map(fields)
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -723,16 +530,23 @@ def render(
     apprise refuses an empty body and an empty subject helps nobody. Raises TemplateError
     for an invalid template.
     """
-    facts = _facts(transition, _zone(timezone), status_page)
-    title = _cap(_clean(_default_title(facts), one_line=True), TITLE_MAX)
+    facts = _facts(transition, zone_or_utc(timezone), status_page)
+    return _message(facts, timezone, title_template, body_template)
+
+
+def _message(
+    facts: _Facts, timezone: str, title_template: str | None, body_template: str | None
+) -> Message:
+    title = cap(clean(_default_title(facts), one_line=True), TITLE_MAX)
     body = _default_body(facts)
     if title_template is not None or body_template is not None:
         fields = _template_fields(facts, title, body, timezone)
         if title_template is not None:
             # The template's own text is the operator's; only its shape is enforced here.
-            title = _cap(_clean(_apply(title_template, fields), one_line=True), TITLE_MAX) or title
+            templated = clean(apply_template(title_template, fields), one_line=True)
+            title = cap(templated, TITLE_MAX) or title
         if body_template is not None:
-            body = _clean(_apply(body_template, fields), one_line=False) or body
+            body = clean(apply_template(body_template, fields), one_line=False) or body
     return Message(title=title, body=body, kinds=(facts.kind.value,))
 
 
@@ -746,30 +560,21 @@ def render_digest(
 ) -> Message:
     """One message for several transitions due together for one subscriber.
 
-    The body lists every transition first as one line each (so a channel that truncates
+    The title leads with the most important change (a recovery, else the most severe);
+    the body lists every transition first as one line each (so a channel that truncates
     long bodies still shows them all), then each one's full message, oldest first. The
     templates shape each section; the digest's own title is always the summary.
     """
     items = list(transitions)
     if not items:
         raise ValueError("render_digest needs at least one transition")
-
-    def one(transition: Transition) -> Message:
-        return render(
-            transition,
-            timezone=timezone,
-            status_page=status_page,
-            title_template=title_template,
-            body_template=body_template,
-        )
-
-    if len(items) == 1:
-        return one(items[0])
+    zone = zone_or_utc(timezone)
     # sorted() is stable: transitions of the same instant keep the order they were given in.
-    ordered = sorted(items, key=lambda transition: _local(transition.at, UTC))
-    zone = _zone(timezone)
-    messages = [one(transition) for transition in ordered]
+    ordered = sorted(items, key=lambda transition: utc(transition.at))
     facts = [_facts(transition, zone, status_page) for transition in ordered]
+    messages = [_message(fact, timezone, title_template, body_template) for fact in facts]
+    if len(messages) == 1:
+        return messages[0]
     count = len(ordered)
     summary = [f"statuswatch has {count} changes for you, oldest first:"]
     summary += [
@@ -782,121 +587,38 @@ def render_digest(
     ]
     body = f"\n\n{'─' * 24}\n\n".join(["\n".join(summary), *sections])
     kinds = tuple(dict.fromkeys(kind for message in messages for kind in message.kinds))
-    title = _digest_title([_digest_label(fact) for fact in facts])
-    return Message(title=title, body=body, kinds=kinds)
+    return Message(title=_digest_title(facts), body=body, kinds=kinds)
 
 
-def _digest_title(labels: list[str]) -> str:
-    head = f"statuswatch: {len(labels)} changes ("
-    # Room for ", +99 more)" so the count of what is left out always fits.
-    budget = TITLE_MAX - len(head) - len(f", +{len(labels)} more)")
+def _importance(facts: _Facts) -> float:
+    """Lower first: what a digest's title leads with. A recovery is what people wait for;
+    then outages, an unreadable feed, and the rest by severity; announcements last."""
+    kind = facts.kind
+    if kind == Kind.RECOVERED:
+        return 0
+    if kind == Kind.SOURCE_DOWN:
+        return 1.5
+    if kind == Kind.SCHEDULED:
+        return 8
+    if kind == Kind.SOURCE_UP:
+        return 9
+    rank = 5 - State(facts.transition.to_state).severity  # outage 1 … maintenance 4
+    return rank + (0.5 if kind == Kind.INITIAL else 0)
+
+
+def _digest_title(facts: list[_Facts]) -> str:
+    """E.g. "✅ iCloud Backup available again (+2 more: Maps: outage, Siri: issue)"."""
+    ranked = sorted(facts, key=_importance)
+    lead = f"{_emoji(ranked[0])} {_digest_label(ranked[0])}".strip()
+    others = [_digest_label(fact) for fact in ranked[1:]]
+    head = f"{cap(lead, TITLE_MAX // 2)} (+{len(others)} more: "
+    budget = TITLE_MAX - len(head) - len(", …)")
     shown: list[str] = []
-    for label in labels:
+    for label in others:
         if len(", ".join([*shown, label])) > budget:
             break
         shown.append(label)
     if not shown:
-        shown = [_cap(labels[0], budget)]
-    rest = len(labels) - len(shown)
-    tail = f", +{rest} more)" if rest else ")"
-    return _cap(head + ", ".join(shown) + tail, TITLE_MAX)
-
-
-def sample_transition(
-    kind: str = "recovered", service: str = "iCloud Backup", now: datetime | None = None
-) -> Transition:
-    """A realistic transition for `statuswatch notify-test` and the docs.
-
-    E.g. the default: iCloud Backup recovered after 2 h 14 min of scheduled maintenance.
-    """
-    try:
-        chosen = Kind(kind)
-    except ValueError:
-        valid = ", ".join(member.value for member in Kind)
-        raise ValueError(f"unknown kind {kind!r}; valid kinds: {valid}") from None
-    if now is None:
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
-    elif now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    source = "consumer"
-    if chosen == Kind.SOURCE_DOWN:
-        since = now - timedelta(minutes=35)
-        return Transition(source, None, chosen, None, State.UNKNOWN, now, since)
-    if chosen == Kind.SOURCE_UP:
-        since = now - timedelta(hours=1, minutes=5)
-        return Transition(source, None, chosen, State.UNKNOWN, State.AVAILABLE, now, since)
-    if chosen == Kind.RECOVERED:
-        since = now - timedelta(hours=2, minutes=14)
-        event = _sample_event(
-            "Maintenance",
-            "resolved",
-            f"{service} was unavailable due to scheduled maintenance.",
-            "Some users were affected",
-            since,
-            now - timedelta(minutes=3),
-        )
-        return Transition(
-            source, service, chosen, State.MAINTENANCE, State.AVAILABLE, now, since, event
-        )
-    if chosen == Kind.SCHEDULED:
-        start = (now + timedelta(days=1)).replace(hour=18, minute=0, second=0, microsecond=0)
-        event = _sample_event(
-            "Maintenance",
-            "scheduled",
-            f"{service} will be unavailable due to scheduled maintenance.",
-            "Some users may be affected",
-            start,
-            start + timedelta(hours=1),
-        )
-        return Transition(
-            source, service, chosen, State.AVAILABLE, State.AVAILABLE, now, None, event
-        )
-    if chosen in (Kind.MAINTENANCE, Kind.INITIAL):
-        start = now - timedelta(minutes=4)
-        event = _sample_event(
-            "Maintenance",
-            "ongoing",
-            f"{service} is unavailable due to scheduled maintenance.",
-            "Some users are affected",
-            start,
-            start + timedelta(hours=2),
-        )
-        if chosen == Kind.INITIAL:
-            return Transition(source, service, chosen, None, State.MAINTENANCE, now, now, event)
-        since = now - timedelta(days=9, hours=3, minutes=20)
-        return Transition(
-            source, service, chosen, State.AVAILABLE, State.MAINTENANCE, now, since, event
-        )
-    messages = {
-        Kind.OUTAGE: "Users are experiencing a problem with this service. We are investigating"
-        " and will update the status light when all issues are resolved.",
-        Kind.ISSUE: "Some users may be experiencing issues with this service.",
-        Kind.PERFORMANCE: "Users may experience slower than normal performance with this service.",
-    }
-    start = now - timedelta(minutes=12)
-    event = _sample_event(
-        chosen.value.capitalize(), "ongoing", messages[chosen], "Some users are affected", start
-    )
-    since = now - timedelta(days=3, hours=4, minutes=10)
-    return Transition(
-        source, service, chosen, State.AVAILABLE, State(chosen.value), now, since, event
-    )
-
-
-def _sample_event(
-    status_type: str,
-    event_status: str,
-    message: str,
-    users_affected: str,
-    start: datetime,
-    end: datetime | None = None,
-) -> Event:
-    return Event(
-        message_id="sample-1",
-        status_type=status_type,
-        event_status=event_status,
-        message=message,
-        users_affected=users_affected,
-        epoch_start_ms=to_epoch_ms(start),
-        epoch_end_ms=None if end is None else to_epoch_ms(end),
-    )
+        return cap(f"{head.removesuffix(': ')})", TITLE_MAX)
+    tail = ", …)" if len(shown) < len(others) else ")"
+    return cap(head + ", ".join(shown) + tail, TITLE_MAX)

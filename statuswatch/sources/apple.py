@@ -36,7 +36,18 @@ STATUS_PAGES = {
     "developer": "https://developer.apple.com/system-status/",
 }
 
-_JSONP_PREFIX = re.compile(r"[A-Za-z_$][\w$.]*\s*\(")
+# `cb(`, `window.cb (`, and the `/**/cb(` form servers use against content sniffing.
+_JSONP_PREFIX = re.compile(r"(?:/\*\*/\s*)?[A-Za-z_$][\w$.]*\s*\(")
+# Apple's numbers are epochs in milliseconds (13 digits); anything far longer is garbage,
+# and Python refuses to convert integers past 4,300 digits anyway.
+NUMBER_DIGITS_MAX = 30
+# The datetime range (years 1-9999, UTC): an epoch outside it cannot be a time at all.
+EPOCH_MS_MIN = -62_135_596_800_000
+EPOCH_MS_MAX = 253_402_300_799_999
+# A numeric character reference past Unicode's range is U+FFFD in HTML; html.unescape
+# would first turn its digits into an int, which fails past 4,300 digits.
+_HUGE_CHARREF = re.compile(r"&#(?:[xX]0*[0-9a-fA-F]{7,}|0*[0-9]{8,});?")
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class FeedFormatError(ValueError):
@@ -82,7 +93,7 @@ def parse_feed(body: bytes) -> Snapshot:
     return Snapshot(
         services=tuple(services),
         drpost=bool(document.get("drpost")),
-        dr_message=dr_message if isinstance(dr_message, str) else None,
+        dr_message=_clean_text(dr_message) or None,
         warnings=tuple(warnings),
     )
 
@@ -105,7 +116,12 @@ def _decode_document(body: bytes) -> Any:
     if not text:
         raise FeedFormatError("the feed body is empty")
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_parse_int, parse_constant=_reject_constant)
+    except RecursionError:
+        raise FeedFormatError(
+            "the feed body is nested too deeply to be Apple's feed (arrays or objects"
+            " inside each other hundreds of levels deep)"
+        ) from None
     except json.JSONDecodeError as error:
         if error.pos >= len(text) - 1 or "Unterminated" in error.msg:
             raise FeedFormatError(
@@ -116,6 +132,19 @@ def _decode_document(body: bytes) -> Any:
             f"the feed body is not valid JSON ({error.msg} at line {error.lineno}, "
             f"column {error.colno})"
         ) from None
+
+
+def _parse_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > NUMBER_DIGITS_MAX:
+        raise FeedFormatError(
+            f"the feed holds a number {len(digits.lstrip('-'))} digits long; Apple's feed"
+            f" never has numbers longer than {NUMBER_DIGITS_MAX} digits"
+        )
+    return int(digits)
+
+
+def _reject_constant(name: str) -> float:
+    raise FeedFormatError(f"the feed body is not valid JSON ({name} is not a JSON value)")
 
 
 def _unwrap_jsonp(text: str) -> str:
@@ -151,12 +180,22 @@ def _missing_services_reason(document: dict[str, Any]) -> str:
         )
     if "serviceName" in document:
         return "the body is a single service object, not a feed with a 'services' list"
-    keys = ", ".join(sorted(map(str, document))[:5]) or "none"
+    keys = ", ".join(_scrub(key)[:40] for key in sorted(document)[:5]) or "none"
     return f"the feed has no 'services' list (top-level keys: {keys})"
 
 
+def _scrub(text: str) -> str:
+    """One line, and encodable: a lone surrogate (JSON allows "\\ud800") cannot be written
+    to SQLite, a log or a channel, so it becomes U+FFFD like any other undecodable text."""
+    text = _SURROGATES.sub("\ufffd", text)
+    return " ".join(text.split()) if "\n" in text or "\r" in text else text
+
+
 def _clean_text(value: Any) -> str:
-    return html.unescape(value).strip() if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    text = _HUGE_CHARREF.sub("\ufffd", _SURROGATES.sub("\ufffd", value))
+    return _SURROGATES.sub("\ufffd", html.unescape(text)).strip()
 
 
 def _clean_url(value: Any) -> str | None:
@@ -198,17 +237,27 @@ def _epoch(raw: dict[str, Any], key: str) -> int | None:
     if isinstance(value, bool):
         raise _BadEvent(f"{key} is not a number ({value!r})")
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise _BadEvent(f"{key} is not a number ({str(value)[:40]!r})")
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,30}", value.strip()):
+        # ASCII digits only: str.isdigit() also says yes to "²" and "١٢", which int() refuses.
+        number = int(value.strip())
+    else:
+        shown = repr(value)[:40] if isinstance(value, str) else type(value).__name__
+        raise _BadEvent(f"{key} is not a number ({shown})")
+    if not EPOCH_MS_MIN <= number <= EPOCH_MS_MAX:
+        raise _BadEvent(f"{key} is not a time between the years 1 and 9999 ({number})")
+    return number
 
 
 def _optional_text(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    return _scrub(value).strip() or None if isinstance(value, str) else None
+
+
+def _word(value: Any) -> str:
+    return _scrub(value).strip() if isinstance(value, str) else ""
 
 
 def _parse_event(raw: Any) -> Event:
@@ -231,9 +280,9 @@ def _parse_event(raw: Any) -> Event:
     status_type = raw.get("statusType")
     event_status = raw.get("eventStatus")
     return Event(
-        message_id=message_id.strip(),
-        status_type=status_type.strip() if isinstance(status_type, str) else "",
-        event_status=event_status.strip() if isinstance(event_status, str) else "",
+        message_id=_word(message_id),
+        status_type=_word(status_type),
+        event_status=_word(event_status),
         message=_clean_text(raw.get("message")),
         users_affected=_clean_text(raw.get("usersAffected")),
         affected_services=affected_names,
