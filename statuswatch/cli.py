@@ -34,12 +34,14 @@ EXIT_CODES_HELP = """\
 exit codes:
   0   ran fine
   2   usage error (bad command-line arguments)
-  69  a feed could not be fetched or parsed (what could be recorded was recorded)
+  69  a feed could not be fetched or parsed (what could be recorded was recorded),
+      or the PostgreSQL server of `database` cannot be reached
   70  internal error in statuswatch (please report it, with --debug output)
   73  the state directory or database cannot be created or written
   75  temporary: another run holds the lock, or notifications are still waiting
       to be delivered (they are retried on the next run)
-  78  configuration error (the message names the file, the key and the fix)
+  78  configuration error (the message names the file, the key and the fix), or
+      PostgreSQL refused us: wrong password, no such database, missing privileges
   with --nagios, `check` uses the Nagios convention instead:
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 """
@@ -236,6 +238,10 @@ def classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, str(error)
     store = sys.modules.get("statuswatch.store")
     if store is not None:
+        if isinstance(error, store.StoreUnavailable):
+            return EXIT_UNAVAILABLE, str(error)
+        if isinstance(error, store.StoreMisconfigured):
+            return EXIT_CONFIG, str(error)
         if isinstance(error, store.StoreLocked):
             return EXIT_TEMPFAIL, str(error)
         if isinstance(error, store.StoreUnwritable):
@@ -301,6 +307,14 @@ def _install_redactor(settings: Settings) -> None:
 
 
 def open_store(settings: Settings) -> Store:
+    dsn = settings.database_dsn()
+    if dsn is not None:
+        # Two machines (DESIGN §5): psycopg is imported only here, when configured.
+        from statuswatch.secrets import redact_dsn
+        from statuswatch.store.postgres import PostgresStore
+
+        redact_dsn(dsn)
+        return PostgresStore.open(dsn)
     from statuswatch.store import SqliteStore, default_state_dir
 
     state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir()
