@@ -398,6 +398,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         states = store.service_states()
         sources = store.source_statuses()
         counts = store.outbox_counts()
+        leader = store.leader_info()
     finally:
         store.close()
     if args.json:
@@ -424,6 +425,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         for source, track in states
                     ],
                     "outbox": counts,
+                    **({} if leader is None else {"leader": _leader_json(leader)}),
                 }
             )
         )
@@ -446,7 +448,29 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
             "(see `statuswatch outbox`)"
         )
+    if leader is not None:
+        print(_leader_line(leader))
     return EXIT_OK
+
+
+def _leader_json(leader: Any) -> dict[str, object]:
+    return {
+        "node": leader.node,
+        "since": _iso(leader.since),
+        "epoch": leader.epoch,
+        "last_node": leader.last_node,
+    }
+
+
+def _leader_line(leader: Any) -> str:
+    """Two machines (DESIGN §5): which node polls, and since when."""
+    from statuswatch import output
+
+    if leader.node is None:
+        last = f" (the last was {leader.last_node})" if leader.last_node else ""
+        return f"leader: none right now{last}; a standing-by node takes over within seconds"
+    since = f" since {output.when(leader.since)}" if leader.since else ""
+    return f"leader: {leader.node}{since} (lead taken {leader.epoch} time(s) in all)"
 
 
 def _iso(moment: Any) -> str | None:
