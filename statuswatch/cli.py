@@ -201,6 +201,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = command("config", "Check the configuration, or show it resolved (secrets hidden).")
     config.add_argument("action", choices=["check", "show"])
+
+    store = command(
+        "store",
+        "Copy a whole store (state, history, outbox, validators) into an empty one, e.g. "
+        "from this machine's SQLite state directory into PostgreSQL for two machines.",
+    )
+    store.add_argument("action", choices=["copy"])
+    store.add_argument(
+        "--from",
+        dest="copy_from",
+        required=True,
+        metavar="PATH_OR_DSN",
+        help="a state directory (or its statuswatch.db) or a postgresql:// URL",
+    )
+    store.add_argument(
+        "--to",
+        dest="copy_to",
+        required=True,
+        metavar="DSN",
+        help="an empty PostgreSQL database (postgresql://…) or an empty state directory",
+    )
     return parser
 
 
@@ -668,6 +689,42 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from statuswatch.store.copy import copy_store
+
+    source = _open_location(args.copy_from, must_exist=True)
+    try:
+        target = _open_location(args.copy_to, must_exist=False)
+        try:
+            with source.cycle_lock(), target.cycle_lock(wait=0):
+                copied = copy_store(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    summary = ", ".join(f"{count} {table}" for table, count in copied.items())
+    print(f"copied {summary} from {source.location} to {target.location}")
+    return EXIT_OK
+
+
+def _open_location(text: str, *, must_exist: bool) -> Store:
+    """`store copy`'s ends: a postgresql:// URL, or a state directory / its database."""
+    from statuswatch.store import DB_NAME, SqliteStore
+
+    if text.startswith(("postgresql://", "postgres://")):
+        from statuswatch.secrets import redact_dsn
+        from statuswatch.store.postgres import PostgresStore
+
+        redact_dsn(text)
+        return PostgresStore.open(text)
+    path = Path(text).expanduser()
+    if path.name == DB_NAME or path.is_file():
+        path = path.parent
+    if must_exist and not (path / DB_NAME).is_file():
+        raise UsageError(f"there is no statuswatch database ({DB_NAME}) in {path}")
+    return SqliteStore.open(path)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "run": cmd_run,
@@ -678,4 +735,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "notify-test": cmd_notify_test,
     "outbox": cmd_outbox,
     "config": cmd_config,
+    "store": cmd_store,
 }
