@@ -34,12 +34,14 @@ EXIT_CODES_HELP = """\
 exit codes:
   0   ran fine
   2   usage error (bad command-line arguments)
-  69  a feed could not be fetched or parsed (what could be recorded was recorded)
+  69  a feed could not be fetched or parsed (what could be recorded was recorded),
+      or the PostgreSQL server of `database` cannot be reached
   70  internal error in statuswatch (please report it, with --debug output)
   73  the state directory or database cannot be created or written
   75  temporary: another run holds the lock, or notifications are still waiting
       to be delivered (they are retried on the next run)
-  78  configuration error (the message names the file, the key and the fix)
+  78  configuration error (the message names the file, the key and the fix), or
+      PostgreSQL refused us: wrong password, no such database, missing privileges
   with --nagios, `check` uses the Nagios convention instead:
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 """
@@ -208,6 +210,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = command("config", "Check the configuration, or show it resolved (secrets hidden).")
     config.add_argument("action", choices=["check", "show"])
+
+    store = command(
+        "store",
+        "Copy a whole store (state, history, outbox, validators) into an empty one, e.g. "
+        "from this machine's SQLite state directory into PostgreSQL for two machines.",
+    )
+    store.add_argument("action", choices=["copy"])
+    store.add_argument(
+        "--from",
+        dest="copy_from",
+        required=True,
+        metavar="PATH_OR_DSN",
+        help="a state directory (or its statuswatch.db) or a postgresql:// URL",
+    )
+    store.add_argument(
+        "--to",
+        dest="copy_to",
+        required=True,
+        metavar="DSN",
+        help="an empty PostgreSQL database (postgresql://…) or an empty state directory",
+    )
     return parser
 
 
@@ -245,6 +268,10 @@ def classify(error: Exception) -> tuple[int, str]:
         return EXIT_USAGE, str(error)
     store = sys.modules.get("statuswatch.store")
     if store is not None:
+        if isinstance(error, store.StoreUnavailable):
+            return EXIT_UNAVAILABLE, str(error)
+        if isinstance(error, store.StoreMisconfigured):
+            return EXIT_CONFIG, str(error)
         if isinstance(error, store.StoreLocked):
             return EXIT_TEMPFAIL, str(error)
         if isinstance(error, store.StoreUnwritable):
@@ -313,6 +340,14 @@ def _install_redactor(settings: Settings) -> None:
 
 
 def open_store(settings: Settings) -> Store:
+    dsn = settings.database_dsn()
+    if dsn is not None:
+        # Two machines (DESIGN §5): psycopg is imported only here, when configured.
+        from statuswatch.secrets import redact_dsn
+        from statuswatch.store.postgres import PostgresStore
+
+        redact_dsn(dsn)
+        return PostgresStore.open(dsn)
     from statuswatch.store import SqliteStore, default_state_dir
 
     state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir()
@@ -430,6 +465,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         states = store.service_states()
         sources = store.source_statuses()
         counts = store.outbox_counts()
+        leader = store.leader_info()
     finally:
         store.close()
     if args.json:
@@ -456,6 +492,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         for source, track in states
                     ],
                     "outbox": counts,
+                    **({} if leader is None else {"leader": _leader_json(leader)}),
                 }
             )
         )
@@ -478,7 +515,29 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
             "(see `statuswatch outbox`)"
         )
+    if leader is not None:
+        print(_leader_line(leader))
     return EXIT_OK
+
+
+def _leader_json(leader: Any) -> dict[str, object]:
+    return {
+        "node": leader.node,
+        "since": _iso(leader.since),
+        "epoch": leader.epoch,
+        "last_node": leader.last_node,
+    }
+
+
+def _leader_line(leader: Any) -> str:
+    """Two machines (DESIGN §5): which node polls, and since when."""
+    from statuswatch import output
+
+    if leader.node is None:
+        last = f" (the last was {leader.last_node})" if leader.last_node else ""
+        return f"leader: none right now{last}; a standing-by node takes over within seconds"
+    since = f" since {output.when(leader.since)}" if leader.since else ""
+    return f"leader: {leader.node}{since} (lead taken {leader.epoch} time(s) in all)"
 
 
 def _iso(moment: Any) -> str | None:
@@ -678,6 +737,42 @@ def cmd_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    from statuswatch.store.copy import copy_store
+
+    source = _open_location(args.copy_from, must_exist=True)
+    try:
+        target = _open_location(args.copy_to, must_exist=False)
+        try:
+            with source.cycle_lock(), target.cycle_lock(wait=0):
+                copied = copy_store(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    summary = ", ".join(f"{count} {table}" for table, count in copied.items())
+    print(f"copied {summary} from {source.location} to {target.location}")
+    return EXIT_OK
+
+
+def _open_location(text: str, *, must_exist: bool) -> Store:
+    """`store copy`'s ends: a postgresql:// URL, or a state directory / its database."""
+    from statuswatch.store import DB_NAME, SqliteStore
+
+    if text.startswith(("postgresql://", "postgres://")):
+        from statuswatch.secrets import redact_dsn
+        from statuswatch.store.postgres import PostgresStore
+
+        redact_dsn(text)
+        return PostgresStore.open(text)
+    path = Path(text).expanduser()
+    if path.name == DB_NAME or path.is_file():
+        path = path.parent
+    if must_exist and not (path / DB_NAME).is_file():
+        raise UsageError(f"there is no statuswatch database ({DB_NAME}) in {path}")
+    return SqliteStore.open(path)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "run": cmd_run,
@@ -689,4 +784,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "outbox": cmd_outbox,
     "config": cmd_config,
     "export": cmd_export,
+    "store": cmd_store,
 }

@@ -250,10 +250,15 @@ class Settings(BaseSettings):
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     http: HttpConfig | None = None
     export: ExportConfig | None = None
+    # DESIGN §5 "Two machines": the store in PostgreSQL instead of SQLite (repr=False: the
+    # DSN may hold a password).
+    database: str | None = Field(default=None, repr=False)
+    database_file: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         _check_timezone(self.timezone)
+        _check_database(self.database, self.database_file)
         if self.timeout <= 0:
             raise ValueError("timeout must be more than 0s")
         _unique("sources", [source.name for source in self.sources])
@@ -280,6 +285,45 @@ class Settings(BaseSettings):
 
     def source_interval(self, source: SourceConfig) -> float:
         return source.interval if source.interval is not None else self.interval
+
+    def database_dsn(self) -> str | None:
+        """The PostgreSQL DSN from `database` or the file `database_file` names (None:
+        SQLite). `${VAR}` in database_file is expanded, e.g. ${CREDENTIALS_DIRECTORY}."""
+        if self.database is not None:
+            return self.database.strip()
+        if self.database_file is None:
+            return None
+        path = Path(os.path.expandvars(self.database_file)).expanduser()
+        if "$" in str(path):
+            raise ConfigError(
+                f"database_file {self.database_file!r} names a variable that is not set "
+                "(under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY)"
+            )
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(
+                f"cannot read database_file {path}: {error.strerror}; it must hold the "
+                "PostgreSQL DSN (postgresql://USER:PASSWORD@HOST/DBNAME)"
+            ) from None
+        try:
+            _check_database(text, None)
+        except ValueError as error:
+            raise ConfigError(f"database_file {path}: {error}") from None
+        return text
+
+
+def _check_database(database: str | None, database_file: str | None) -> None:
+    if database is not None and database_file is not None:
+        raise ValueError("set either database or database_file, not both")
+    if database is None:
+        return
+    if not re.match(r"^postgres(ql)?://", database.strip()):
+        # Never echo the value: it may be a DSN with a password in an unexpected form.
+        raise ValueError(
+            "database must be a PostgreSQL URL such as "
+            "postgresql://USER:PASSWORD@HOST:5432/DBNAME (leave it out to use SQLite)"
+        )
 
 
 def _unique(what: str, names: list[str]) -> None:
@@ -377,6 +421,10 @@ def _location_text(location: list[Any]) -> str:
 def public_view(settings: Settings) -> str:
     """The resolved settings as TOML-like text, with every URL masked."""
     data = settings.model_dump(mode="json", exclude_none=True)
+    if "database" in data:
+        from statuswatch.secrets import mask_dsn
+
+        data["database"] = mask_dsn(data["database"])
     for subscriber in data.get("subscribers", []):
         subscriber["urls"] = [mask_url(url) for url in subscriber.get("urls", [])]
     lines = []

@@ -28,11 +28,12 @@ from statuswatch.config import ConfigError, Settings, SourceConfig
 from statuswatch.monitor import Monitor, SourceOutcome
 from statuswatch.notify.deliver import validate_subscribers
 from statuswatch.stats import DaemonStats
-from statuswatch.store import Store, StoreLocked
+from statuswatch.store import LeadershipLost, Store, StoreError, StoreLocked
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from statuswatch.leader import Election
     from statuswatch.web.server import WebServer
 
 log = logging.getLogger("statuswatch.daemon")
@@ -40,6 +41,7 @@ log = logging.getLogger("statuswatch.daemon")
 MAX_BACKOFF = 1800.0
 STOP_GRACE = 10.0
 DELIVER_JOB = "deliver"
+ELECTION_JOB = "election"
 
 
 def backoff_interval(base: float, failures: int, retry_after: float | None) -> float:
@@ -53,9 +55,10 @@ def backoff_interval(base: float, failures: int, retry_after: float | None) -> f
     return interval
 
 
-def status_line(outcomes: dict[str, SourceOutcome], pending: int) -> str:
-    """`iCloud Backup: available · last poll 12:05:00 UTC · 0 pending`."""
-    parts = []
+def status_line(outcomes: dict[str, SourceOutcome], pending: int, role: str | None = None) -> str:
+    """`iCloud Backup: available · last poll 12:05:00 UTC · 0 pending`, after the node's
+    role (`leader since 12:00:01 UTC`) when several nodes share a PostgreSQL store."""
+    parts = [role] if role else []
     last = None
     for outcome in outcomes.values():
         if outcome.ok:
@@ -96,6 +99,12 @@ class Daemon:
         self.monitor: Monitor | None = None
         self.stats = DaemonStats()
         self.web: WebServer | None = None
+        # Two machines (DESIGN §5): on a shared store only the elected leader polls.
+        self.election: Election | None = None
+        if store.shared:
+            from statuswatch.leader import Election
+
+            self.election = Election(store)
 
     async def main(self) -> int:
         import httpx
@@ -116,7 +125,10 @@ class Daemon:
             # Before READY: a port in use ends the start with one sentence (exit 78).
             await self._sync_web()
             self._release_orphans()
-            self._schedule_sources()
+            if self.election is None:
+                self._schedule_sources()
+            else:
+                self._schedule_election(datetime.now(UTC))
             self._arm_delivery(datetime.now(UTC))
             self._schedule_watchdog()
             self.scheduler.start()
@@ -136,12 +148,68 @@ class Daemon:
 
     def _schedule_sources(self) -> None:
         assert self.scheduler is not None
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith("poll:"):
-                job.remove()
+        self._unschedule_sources()
+        if self.election is not None and not self.election.is_leader:
+            return  # a standby polls nothing; the election schedules them when it leads
         now = datetime.now(UTC)
         for source in self.settings.sources:
             self._add_poll_job(source, self.settings.source_interval(source), first_run=now)
+
+    def _unschedule_sources(self) -> None:
+        assert self.scheduler is not None
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:"):
+                job.remove()
+
+    # -- leader election (shared store) ---------------------------------------------------
+
+    def _schedule_election(self, when: datetime) -> None:
+        from apscheduler.triggers.date import DateTrigger
+
+        assert self.scheduler is not None
+        self.scheduler.add_job(
+            self._election_job,
+            DateTrigger(run_date=when),
+            id=ELECTION_JOB,
+            replace_existing=True,
+            misfire_grace_time=None,
+            max_instances=1,
+        )
+
+    async def _election_job(self) -> None:
+        assert self.election is not None
+        try:
+            change = self.election.tick()
+            if not self.election.is_leader:
+                # Standing by is this node's work: the watchdog judges polls only on the
+                # leader, and a node that cannot reach its database stays up (DESIGN §5).
+                self.last_progress = time.monotonic()
+            if change is not None:
+                self._on_role_change()
+            elif not self.election.is_leader and self.election.problem is None:
+                # A standby learns of rows the leader queued only by looking: any node
+                # delivers (claims keep each row to one sender).
+                self._arm_delivery(datetime.now(UTC))
+            self._send_status()
+        finally:
+            if not self.stopping.is_set():
+                delay = self.election.next_delay()
+                self._schedule_election(datetime.now(UTC) + timedelta(seconds=delay))
+
+    def _on_role_change(self) -> None:
+        """Poll from the moment this node leads; stop at once when it no longer does."""
+        self.failures.clear()
+        self._schedule_sources()
+        if self.election is not None and not self.election.is_leader:
+            self._unschedule_sources()
+
+    def _send_status(self) -> None:
+        role = self.election.describe() if self.election is not None else None
+        try:
+            pending = self.store.outbox_counts()["pending"]
+        except StoreError:
+            pending = 0
+        self.notifier.status(status_line(self.outcomes, pending, role))
 
     def _add_poll_job(self, source: SourceConfig, interval: float, first_run: datetime) -> None:
         from apscheduler.triggers.interval import IntervalTrigger
@@ -181,6 +249,12 @@ class Daemon:
                     [str(t.kind) for t in outcome.transitions],
                 )
                 await self._deliver_locked()
+        except LeadershipLost as error:
+            log.warning("%s: %s", source_name, error)
+            if self.election is not None and self.election.lost() is not None:
+                self._on_role_change()
+                self._send_status()
+            return
         except StoreLocked:
             log.warning(
                 "%s: another statuswatch run holds the lock; skipped this poll", source_name
@@ -189,10 +263,24 @@ class Daemon:
         except ConfigError as error:
             log.error("%s: %s", source_name, error)
             return
+        except StoreError as error:
+            # The database failed under the poll: nothing of it was written. Retry with
+            # the same back-off as a failing feed; the daemon stays up.
+            self._store_failed(source, str(error))
+            return
         self.last_progress = time.monotonic()
         self.outcomes[source_name] = outcome
         self._after_poll(source, outcome)
-        self.notifier.status(status_line(self.outcomes, self.store.outbox_counts()["pending"]))
+        self._send_status()
+
+    def _store_failed(self, source: SourceConfig, error: str) -> None:
+        failures = self.failures.get(source.name, 0) + 1
+        self.failures[source.name] = failures
+        interval = backoff_interval(self.settings.source_interval(source), failures, None)
+        log.error("%s: database: %s; next try in %gs", source.name, error, interval)
+        self.notifier.status(f"database failing: {error}; retrying")
+        now = datetime.now(UTC)
+        self._add_poll_job(source, interval, first_run=now + timedelta(seconds=interval))
 
     def _after_poll(self, source: SourceConfig, outcome: SourceOutcome) -> None:
         """Back off a failing source; return to the normal interval after a success."""
@@ -218,9 +306,16 @@ class Daemon:
     async def _deliver(self) -> None:
         try:
             async with self.cycle:
-                with self.store.cycle_lock(wait=0):
+                if self.store.shared:
+                    # Any node delivers: row claims, not the poll lock, keep rows apart.
                     await self._deliver_locked()
+                else:
+                    with self.store.cycle_lock(wait=0):
+                        await self._deliver_locked()
         except StoreLocked:
+            self._arm_delivery(datetime.now(UTC) + timedelta(seconds=5))
+        except StoreError as error:
+            log.error("delivery: database: %s; retrying in 5s", error)
             self._arm_delivery(datetime.now(UTC) + timedelta(seconds=5))
 
     async def _deliver_locked(self) -> None:
@@ -240,7 +335,10 @@ class Daemon:
 
         if self.scheduler is None:
             return
-        due = self.store.next_due()
+        try:
+            due = self.store.next_due()
+        except StoreError:
+            return  # the database is failing; the next poll or election tick re-arms
         if due is None:
             return
         run_at = max(when, due, datetime.now(UTC))
@@ -415,8 +513,11 @@ class Daemon:
         row belongs to no running cycle: a run that died mid-delivery (kill -9, power loss)
         or a cycle of ours cancelled at shutdown: release it so it goes out now, not whenever
         the outbox is next looked at. If another process holds the lock, its claims are
-        live: leave them alone.
+        live: leave them alone. On a shared store other nodes deliver without the lock, so
+        a claim there is left to go stale (outbox.claim's stale_after).
         """
+        if self.store.shared:
+            return
         try:
             with self.store.cycle_lock(wait=0):
                 rows = self.store.outbox_rows(("sending",))

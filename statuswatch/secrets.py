@@ -49,6 +49,43 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
 
 
+def mask_dsn(dsn: str) -> str:
+    """A PostgreSQL URL with its password (and any password= option) replaced by ****;
+    host, port, database and user stay visible, since they say where the state lives."""
+    try:
+        parts = urlsplit(dsn.strip())
+        port = parts.port
+    except ValueError:
+        return "<unparseable DSN>"
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if port:
+        netloc += f":{port}"
+    if parts.username:
+        netloc = f"{parts.username}{':****' if parts.password is not None else ''}@{netloc}"
+    query = "&".join(
+        f"{key}={'****' if key.lower() in ('password', 'passfile', 'sslpassword') else value}"
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+def dsn_secrets(dsn: str) -> set[str]:
+    """What of a DSN must never be printed: the whole string and its password."""
+    fragments = {dsn.strip()}
+    try:
+        parts = urlsplit(dsn.strip())
+    except ValueError:
+        return fragments
+    if parts.password:
+        fragments.update({parts.password, unquote(parts.password)})
+    for key, value in parse_qsl(parts.query):
+        if key.lower() in ("password", "sslpassword") and value:
+            fragments.add(value)
+    return {fragment for fragment in fragments if len(fragment) >= 3}
+
+
 def _mask_word(word: str) -> str:
     """A user name may itself be a token (e.g. json://token@host): keep only a hint."""
     return word if len(word) <= 12 and "." not in word else f"{word[:2]}****"
@@ -82,12 +119,12 @@ def secret_fragments(url: str) -> set[str]:
 class Redactor:
     """Replaces every known secret fragment in a text with ****."""
 
-    def __init__(self, urls: Iterable[str] = ()) -> None:
+    def __init__(self, urls: Iterable[str] = (), *, fragments_too: Iterable[str] = ()) -> None:
         self._fragments: list[str] = []
-        self.add(urls)
+        self.add(urls, fragments_too=fragments_too)
 
-    def add(self, urls: Iterable[str]) -> None:
-        fragments = set(self._fragments)
+    def add(self, urls: Iterable[str], *, fragments_too: Iterable[str] = ()) -> None:
+        fragments = set(self._fragments) | set(fragments_too)
         for url in urls:
             fragments |= secret_fragments(url)
         # Longest first, so a whole URL is replaced before its parts.
@@ -134,3 +171,14 @@ def redact_logs(urls: Iterable[str]) -> None:
             handler.addFilter(RedactingFilter(Redactor(urls)))
         for existing in filters:
             existing.redactor.add(urls)
+
+
+def redact_dsn(dsn: str) -> None:
+    """Make every handler of the root logger scrub this DSN's password (see redact_logs)."""
+    fragments = dsn_secrets(dsn)
+    for handler in logging.getLogger().handlers:
+        filters = [f for f in handler.filters if isinstance(f, RedactingFilter)]
+        if not filters:
+            handler.addFilter(RedactingFilter(Redactor(fragments_too=fragments)))
+        for existing in filters:
+            existing.redactor.add((), fragments_too=fragments)

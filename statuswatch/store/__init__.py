@@ -1,7 +1,14 @@
 """DESIGN §5: where state lives. `Store` is the interface; `SqliteStore` the default
 backend (PostgreSQL for two nodes is in postgres.py, imported only when configured)."""
 
-from statuswatch.store.errors import StoreError, StoreLocked, StoreUnwritable
+from statuswatch.store.errors import (
+    LeadershipLost,
+    StoreError,
+    StoreLocked,
+    StoreMisconfigured,
+    StoreUnavailable,
+    StoreUnwritable,
+)
 from statuswatch.store.interface import Store
 from statuswatch.store.records import (
     FeedCache,
@@ -23,6 +30,7 @@ __all__ = [
     "LOCK_NAME",
     "SCHEMA_VERSION",
     "FeedCache",
+    "LeadershipLost",
     "OutboxEntry",
     "OutboxRow",
     "SourceStatus",
@@ -30,6 +38,8 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreLocked",
+    "StoreMisconfigured",
+    "StoreUnavailable",
     "StoreUnwritable",
     "body_hash",
     "default_state_dir",

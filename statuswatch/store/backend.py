@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from datetime import datetime
 from pathlib import Path
 
+from statuswatch.store.records import LeaderInfo
 from statuswatch.store.sql import Sql
 
 
@@ -15,6 +17,14 @@ class Backend(ABC):
     #: Where the state lives, for messages ("another check is running on …").
     location: str
     state_dir: Path | None = None
+    #: Several processes on several machines share this store (PostgreSQL): delivery
+    #: runs on every node without the cycle lock, and only the leader polls.
+    shared: bool = False
+    #: Whether this process holds the poll lock for good (a daemon's leadership, read by
+    #: the status line and the web surface's `statuswatch_leader` gauge). A store nobody
+    #: shares has no election: its one process is the leader.
+    leader: bool = True
+    leader_since: datetime | None = None
 
     @abstractmethod
     def _reader(self) -> Sql:
@@ -29,6 +39,24 @@ class Backend(ABC):
         self, wait: float = 5.0, poll: float = 0.05
     ) -> contextlib.AbstractContextManager[None]:
         """Held for a whole poll cycle so that two runs never poll at once."""
+
+    # Leader election (DESIGN §5): a store nobody shares always leads; PostgresStore
+    # overrides these with its session-level advisory lock.
+    def try_lead(self) -> bool:
+        """Take the poll lock for good if nobody holds it; True while this process leads."""
+        return True
+
+    def still_leading(self) -> bool:
+        """False once the session that held the poll lock has ended."""
+        return True
+
+    def resign(self) -> None:
+        """Give the poll lock up (at shutdown), so a standby takes over at once."""
+        return None
+
+    def leader_info(self) -> LeaderInfo | None:
+        """Which node leads and since when, for `status` (None: no election)."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

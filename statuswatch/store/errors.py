@@ -13,3 +13,16 @@ class StoreLocked(StoreError):
 
 class StoreUnwritable(StoreError):
     """The state directory or database cannot be created or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached right now (exit 69); retrying may help."""
+
+
+class StoreMisconfigured(StoreError):
+    """The database refuses us: wrong password, no such database, missing privileges
+    (exit 78: the configuration or the database's grants must change)."""
+
+
+class LeadershipLost(StoreLocked):
+    """This node's session holding the poll lock ended: it must not write its cycle."""

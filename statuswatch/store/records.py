@@ -85,3 +85,13 @@ class OutboxRow:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderInfo:
+    """Who holds the poll lock of a shared store (PostgreSQL), for `status` and the web."""
+
+    node: str | None  # "host:pid" of the holder; None when nobody holds it right now
+    since: datetime | None  # when that node took the lead, if it is the recorded leader
+    epoch: int  # how many times the lead was taken, ever
+    last_node: str | None = None  # the last recorded leader (who it was before a gap)

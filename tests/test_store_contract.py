@@ -1,0 +1,299 @@
+"""One contract for every store backend (DESIGN §4, §5): each test runs on SQLite and on a
+real PostgreSQL (tests/pgcluster.py), through the `Store` interface only."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from statuswatch.model import Event, Kind, State, Transition
+from statuswatch.sources.http import Validators
+from statuswatch.store import FeedCache, OutboxEntry, SqliteStore, Store, StoreLocked
+from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
+
+T0 = datetime(2025, 6, 19, 17, 45, 29, tzinfo=UTC)
+EVENT = Event(message_id="900001", status_type="Maintenance", event_status="ongoing")
+
+Opener = Callable[..., Store]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    """Opens (another connection to) one fresh store of the backend under test."""
+    opened: list[Store] = []
+    if request.param == "sqlite":
+
+        def open_one(keep: bool = True) -> Store:
+            store = SqliteStore.open(tmp_path / "state")
+            if keep:
+                opened.append(store)
+            return store
+    else:
+        dsn = request.getfixturevalue("pg_dsn")
+        from statuswatch.store.postgres import PostgresStore
+
+        def open_one(keep: bool = True) -> Store:
+            store = PostgresStore.open(dsn)
+            if keep:
+                opened.append(store)
+            return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(opener: Opener) -> Store:
+    return opener()
+
+
+def _track(state: State, since: datetime = T0, key: str = "icloud backup") -> SourceTrack:
+    service = ServiceTrack(service="iCloud Backup", state=state, since=since, cause=EVENT)
+    return SourceTrack(services={key: service}, health=SourceHealth(last_success=since))
+
+
+def _transition(at: datetime = T0, service: str = "iCloud Backup") -> Transition:
+    return Transition(
+        source="apple",
+        service=service,
+        kind=Kind.RECOVERED,
+        from_state=State.MAINTENANCE,
+        to_state=State.AVAILABLE,
+        at=at,
+        since=at - timedelta(hours=2),
+        event=EVENT,
+        redirect_url="https://www.apple.com/support/systemstatus/",
+    )
+
+
+def _queue(store: Store, count: int = 1, at: datetime = T0) -> list[int]:
+    entries = [OutboxEntry(f"sub{i}", f"key{i}", f"json://127.0.0.1/{i}") for i in range(count)]
+    store.record_poll(
+        "apple", at, SourceTrack(), _track(State.AVAILABLE), [_transition(at)], [entries]
+    )
+    return [row.id for row in store.outbox_rows(("pending",))]
+
+
+# -- tracking and history ----------------------------------------------------------------
+
+
+def test_empty_store_has_nothing(store: Store) -> None:
+    assert store.load_track("apple") == SourceTrack()
+    assert store.service_states() == []
+    assert store.source_statuses() == {}
+    assert store.transitions() == []
+    assert store.outbox_counts() == {"pending": 0, "sending": 0, "dead": 0, "sent": 0}
+    assert store.next_due() is None
+    assert store.load_feed_cache("apple") == FeedCache()
+
+
+def test_track_and_source_health_round_trip(store: Store) -> None:
+    track = _track(State.MAINTENANCE)
+    track = replace(
+        track,
+        services={
+            **track.services,
+            "mail": ServiceTrack(
+                service="Mail",
+                state=None,
+                candidate=State.OUTAGE,
+                candidate_since=T0,
+                streak=2,
+            ),
+        },
+        health=SourceHealth(last_success=T0, first_failure=None, down=False),
+    )
+    store.record_poll("apple", T0, SourceTrack(), track, [], [], error=None)
+    assert store.load_track("apple") == track
+    assert sorted(t.service for _, t in store.service_states()) == ["Mail", "iCloud Backup"]
+    status = store.source_statuses()["apple"]
+    assert (status.last_poll, status.last_success, status.down) == (T0, T0, False)
+    later = T0 + timedelta(minutes=5)
+    down = replace(track, health=SourceHealth(last_success=T0, first_failure=later, down=True))
+    store.record_poll("apple", later, track, down, [], [], error="HTTP 503")
+    status = store.source_statuses()["apple"]
+    assert (status.last_error, status.down) == ("HTTP 503", True)
+    assert store.load_track("apple").health.first_failure == later
+
+
+def test_transitions_get_ids_and_filter_by_time_and_service(store: Store) -> None:
+    first = store.record_poll(
+        "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition(T0)], [[]]
+    )
+    later = T0 + timedelta(hours=1)
+    second = store.record_poll(
+        "apple",
+        later,
+        SourceTrack(),
+        _track(State.AVAILABLE),
+        [_transition(later, service="Mail")],
+        [[]],
+    )
+    assert first[0].id is not None and second[0].id is not None
+    assert first[0].id < second[0].id
+    assert store.transitions() == [first[0], second[0]]
+    assert store.transitions(since=later) == [second[0]]
+    assert store.transitions(service=" mail ") == [second[0]]
+    assert store.transitions(limit=1) == [first[0]]
+
+
+def test_planned_keys_are_remembered_then_forgotten(store: Store) -> None:
+    old = replace(SourceTrack(), announced=frozenset({"icloud backup\x1f1"}))
+    store.record_poll("apple", T0, SourceTrack(), old, [], [])
+    assert store.load_track("apple").announced == old.announced
+    later = T0 + timedelta(days=200)
+    newer = replace(old, announced=frozenset({"icloud backup\x1f1", "icloud backup\x1f2"}))
+    store.record_poll("apple", later, old, newer, [], [])
+    assert store.load_track("apple").announced == frozenset({"icloud backup\x1f2"})
+
+
+def test_feed_cache_round_trips_and_can_be_forgotten(store: Store) -> None:
+    body = b'{"services": []}' * 50
+    feed = FeedCache(Validators(etag='"abc"', last_modified="Sat, 21 Jun 2025"), "h1", body)
+    store.record_poll("apple", T0, SourceTrack(), _track(State.AVAILABLE), [], [], feed=feed)
+    assert store.load_feed_cache("apple") == feed
+    store.forget_validators("apple")
+    assert store.load_feed_cache("apple") == FeedCache()
+
+
+def test_a_failed_outbox_insert_rolls_back_the_whole_poll(store: Store) -> None:
+    broken = [OutboxEntry("family", None, "label")]  # type: ignore[arg-type]
+    with pytest.raises(Exception):  # noqa: B017 - each backend raises its own driver error
+        store.record_poll(
+            "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [broken]
+        )
+    assert store.transitions() == []
+    assert store.load_track("apple").services == {}
+    assert store.source_statuses() == {}
+
+
+def test_size_is_reported(store: Store) -> None:
+    assert store.size_bytes() > 0
+
+
+# -- the outbox (DESIGN §4) -----------------------------------------------------------------
+
+
+def test_outbox_rows_join_their_transition(store: Store) -> None:
+    [row_id] = _queue(store)
+    [row] = store.outbox_rows()
+    assert (row.id, row.subscriber, row.status, row.attempts) == (row_id, "sub0", "pending", 0)
+    assert row.transition.kind == Kind.RECOVERED and row.transition.event == EVENT
+    assert row.created_at == row.next_attempt_at == T0
+    assert store.outbox_rows(due_before=T0 - timedelta(seconds=1)) == []
+    assert store.next_due() == T0
+
+
+def test_only_one_claim_wins_then_a_stale_claim_is_reclaimed(opener: Opener) -> None:
+    first, second = opener(), opener()
+    [row_id] = _queue(first)
+    assert first.claim(row_id, T0, "one", stale_after=300) is True
+    assert second.claim(row_id, T0 + timedelta(seconds=10), "two", stale_after=300) is False
+    [row] = first.outbox_rows(("sending",))
+    # The claim says when it goes stale, so next_due() wakes a deliverer then.
+    assert row.next_attempt_at == T0 + timedelta(seconds=300)
+    assert second.claim(row_id, T0 + timedelta(seconds=301), "two", stale_after=300) is True
+    assert first.claim(row_id, T0 + timedelta(seconds=302), "one", stale_after=300) is False
+
+
+def test_concurrent_claims_give_every_row_exactly_one_owner(opener: Opener) -> None:
+    first = opener()
+    row_ids = _queue(first, count=60)
+    wins: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def race(index: int) -> None:
+        mine = opener(keep=False)  # in its own thread: a SQLite connection stays in it
+        try:
+            start.wait()
+            for row_id in row_ids:
+                if mine.claim(row_id, T0, f"node{index}"):
+                    with lock:
+                        wins.append((row_id, index))
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    owners = Counter(row_id for row_id, _ in wins)
+    assert sorted(owners) == sorted(row_ids)
+    assert set(owners.values()) == {1}
+    assert first.outbox_counts()["sending"] == len(row_ids)
+
+
+def test_sent_rows_are_never_claimed_again(store: Store) -> None:
+    [row_id] = _queue(store)
+    assert store.claim(row_id, T0, "me")
+    store.mark_sent([row_id], T0 + timedelta(seconds=1))
+    [row] = store.outbox_rows(("sent",))
+    assert (row.attempts, row.sent_at) == (1, T0 + timedelta(seconds=1))
+    assert store.claim(row_id, T0 + timedelta(days=1), "me") is False
+    assert store.next_due() is None
+    assert store.outbox_counts()["sent"] == 1
+
+
+def test_failed_rows_back_off_then_die_and_can_be_retried_or_dropped(store: Store) -> None:
+    [row_id, other] = _queue(store, count=2)
+    assert store.claim(row_id, T0, "me")
+    store.mark_failed([row_id], "HTTP 500", T0 + timedelta(seconds=30), T0)
+    row = next(r for r in store.outbox_rows() if r.id == row_id)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "HTTP 500")
+    assert store.claim(row_id, T0, "me")
+    store.mark_failed([row_id], "HTTP 500", None, T0)
+    assert next(r for r in store.outbox_rows() if r.id == row_id).status == "dead"
+    assert store.claim(row_id, T0 + timedelta(days=1), "me") is False
+    assert store.retry(row_id, T0 + timedelta(hours=1)) == 1
+    row = next(r for r in store.outbox_rows() if r.id == row_id)
+    assert (row.status, row.next_attempt_at) == ("pending", T0 + timedelta(hours=1))
+    assert store.retry(None, T0) == 2
+    assert store.drop(other) == 1
+    assert store.drop(other) == 0
+    assert [r.id for r in store.outbox_rows()] == [row_id]
+
+
+def test_released_rows_are_due_again_at_once(store: Store) -> None:
+    [row_id] = _queue(store)
+    assert store.claim(row_id, T0 + timedelta(seconds=5), "me", stale_after=300)
+    store.release([row_id])
+    [row] = store.outbox_rows()
+    assert (row.status, row.next_attempt_at) == ("pending", T0 + timedelta(seconds=5))
+    assert store.claim(row_id, T0 + timedelta(seconds=6), "other")
+
+
+def test_a_sending_row_cannot_be_dropped_or_retried(store: Store) -> None:
+    [row_id] = _queue(store)
+    assert store.claim(row_id, T0, "me")
+    assert store.drop(row_id) == 0
+    assert store.retry(row_id, T0) == 0
+    assert store.outbox_counts()["sending"] == 1
+
+
+# -- locks -------------------------------------------------------------------------------
+
+
+def test_cycle_lock_is_exclusive_between_processes(opener: Opener) -> None:
+    first, second = opener(), opener()
+    with first.cycle_lock(), pytest.raises(StoreLocked), second.cycle_lock(wait=0.2):
+        pass
+    with second.cycle_lock(wait=0.2):
+        pass
+
+
+def test_writes_made_inside_a_cycle_are_kept(opener: Opener) -> None:
+    first, second = opener(), opener()
+    with first.cycle_lock():
+        first.record_poll(
+            "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [[]]
+        )
+    assert len(second.transitions()) == 1
