@@ -26,7 +26,7 @@ from statuswatch.notify.render import render, render_digest
 from statuswatch.notify.timefmt import format_moment, format_window, from_epoch_ms, zone_or_utc
 from statuswatch.output import history_lines
 from statuswatch.sources.apple import FeedFormatError, parse_feed
-from statuswatch.store import OutboxEntry, Store
+from statuswatch.store import OutboxEntry, SqliteStore, Store
 from statuswatch.tracker import SourceTrack, TrackerSettings, advance
 
 FEEDS = Path(__file__).resolve().parent / "data" / "feeds"
@@ -466,7 +466,7 @@ def run_pipeline(body: bytes, store_in: Path | None = None, turn: int = 0) -> Ou
             transitions = _track_and_render(snapshot, None, turn)
         else:
             directory = Path(tempfile.mkdtemp(dir=store_in))
-            store = Store.open(directory)
+            store = SqliteStore.open(directory)
             try:
                 transitions = _track_and_render(snapshot, store, turn)
             finally:

@@ -17,7 +17,7 @@ import pytest
 
 from statuswatch.config import Settings, SourceConfig, load_settings
 from statuswatch.model import Kind, State, Transition
-from statuswatch.store import Store
+from statuswatch.store import SqliteStore
 from statuswatch.tracker import ServiceTrack
 from statuswatch.views import SourceView
 from statuswatch.web import timeline
@@ -178,7 +178,7 @@ def digest(folder: Path) -> dict[str, str]:
 async def test_no_request_writes_to_the_database(recorded: Path) -> None:
     settings = load_settings(recorded)
     state = Path(str(settings.state_dir))
-    store = Store.open(state)
+    store = SqliteStore.open(state)
     try:
         before = digest(state)
         app = build_app(WebContext(store, lambda: settings, lambda: datetime.now(UTC)))
@@ -212,7 +212,7 @@ def test_check_json_and_the_api_share_one_shape(recorded: Path) -> None:
     assert done.returncode == 0, done.stderr
     from_check = json.loads(done.stdout)
     settings = load_settings(recorded)
-    store = Store.open(Path(str(settings.state_dir)))
+    store = SqliteStore.open(Path(str(settings.state_dir)))
     try:
         from statuswatch import views
         from statuswatch.web.reader import read
@@ -290,7 +290,7 @@ def test_export_needs_a_folder(recorded: Path) -> None:
 def test_settings_without_sources_config_still_read(tmp_path: Path) -> None:
     """A source that was never polled shows as no data, not as available."""
     settings = Settings(sources=[SourceConfig(name="x", url="http://127.0.0.1:9/")])
-    store = Store.open(tmp_path)
+    store = SqliteStore.open(tmp_path)
     try:
         from statuswatch.web.reader import read
 
