@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def classify(error: Exception) -> tuple[int, str]:
     """The exit code and sentence for an exception that reached the top."""
     from statuswatch.clock import ClockError
-    from statuswatch.config import ConfigError
+    from statuswatch.errors import ConfigError
 
     if isinstance(error, ConfigError | ClockError):
         return EXIT_CONFIG, str(error)
@@ -314,14 +314,36 @@ def _configure_logging(args: argparse.Namespace) -> None:
 # -- shared steps ----------------------------------------------------------------------
 
 
-def load(args: argparse.Namespace) -> Settings:
-    """Find and read the config; install the secret redactor on every log handler."""
-    from statuswatch.config import find_config_file, load_settings
+def load(args: argparse.Namespace, cache: list[Any] | None = None) -> Settings:
+    """Find and read the config; install the secret redactor on every log handler.
+
+    With `cache` (a list, for `check`), validated settings are reused from the state
+    directory when nothing they depend on changed (settings_cache.py); the lookup is
+    appended to `cache` so that the caller can save them after a miss.
+    """
+    from statuswatch.configfile import find_config_file
 
     overrides: dict[str, Any] = {}
     if args.state_dir:
         overrides["state_dir"] = Path(args.state_dir)
-    settings = load_settings(find_config_file(args.config), **overrides)
+    path = find_config_file(args.config)
+
+    def validate() -> Settings:
+        from statuswatch.config import load_settings
+
+        return load_settings(path, **overrides)
+
+    settings: Any = None
+    if cache is not None:
+        from statuswatch import settings_cache
+        from statuswatch.settings_view import with_loader
+
+        found = settings_cache.lookup(path, overrides)
+        cache.append(found)
+        if found.settings is not None:
+            settings = with_loader(found.settings, validate)
+    if settings is None:
+        settings = validate()
     _install_redactor(settings)
     if args.log_level is None and not args.debug and settings.log_level is not None:
         logging.getLogger().setLevel(settings.log_level.upper())
@@ -373,10 +395,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     from statuswatch.clock import system_clock
     from statuswatch.monitor import Monitor, missing_names
 
-    settings = load(args)
+    cache: list[Any] = []
+    settings = load(args, cache)
     clock = system_clock()
     store = open_store(settings)
     try:
+        if cache and cache[0].settings is None:
+            from statuswatch.settings_cache import save
+
+            save(cache[0], settings)  # after open_store: the state directory exists now
         with store.cycle_lock():
             monitor = Monitor(settings, store, http_client(), clock)
             monitor.recipients.validate()
@@ -622,7 +649,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     from statuswatch.clock import system_clock
-    from statuswatch.config import ConfigError
+    from statuswatch.errors import ConfigError
     from statuswatch.notify.deliver import send_test
 
     settings = load(args)

@@ -8,7 +8,6 @@ the key and the fix (the CLI turns it into exit code 78).
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import tomllib
 from contextvars import ContextVar
@@ -23,15 +22,22 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from statuswatch.configfile import find_config_file
+from statuswatch.errors import ConfigError
 from statuswatch.model import Kind
 from statuswatch.secrets import mask_url
+from statuswatch.settings_view import (
+    check_database,
+    database_dsn,
+    source_watched,
+    split_listen,
+    subscriber_wants,
+)
+
+__all__ = ["ConfigError", "Settings", "find_config_file", "load_settings", "split_listen"]
 
 APPLE_MIN_INTERVAL = 30.0
 DEFAULT_SERVICE = "iCloud Backup"
-
-
-class ConfigError(Exception):
-    """A configuration problem, worded for the person who wrote the config."""
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
@@ -102,7 +108,7 @@ class SourceConfig(BaseModel):
     @property
     def watched(self) -> list[str] | None:
         """The configured names, or None for every service in the feed."""
-        return None if self.watches_all else [name.strip() for name in self.services]
+        return source_watched(self.services)
 
 
 class SubscriberConfig(BaseModel):
@@ -147,11 +153,7 @@ class SubscriberConfig(BaseModel):
         return self
 
     def wants(self, kind: str, service: str | None) -> bool:
-        if self.kinds is not None and kind not in self.kinds:
-            return False
-        if service is None or self.services is None:
-            return True
-        return service.casefold() in {name.strip().casefold() for name in self.services}
+        return subscriber_wants(self.kinds, self.services, kind, service)
 
 
 def _check_timezone(name: str) -> None:
@@ -180,11 +182,6 @@ def parse_listen(value: Any) -> str:
             f"listen {value!r} is not an address and port; write it like '127.0.0.1:9120'"
         )
     return text
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class HttpConfig(BaseModel):
@@ -258,7 +255,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         _check_timezone(self.timezone)
-        _check_database(self.database, self.database_file)
+        check_database(self.database, self.database_file)
         if self.timeout <= 0:
             raise ValueError("timeout must be more than 0s")
         _unique("sources", [source.name for source in self.sources])
@@ -289,41 +286,7 @@ class Settings(BaseSettings):
     def database_dsn(self) -> str | None:
         """The PostgreSQL DSN from `database` or the file `database_file` names (None:
         SQLite). `${VAR}` in database_file is expanded, e.g. ${CREDENTIALS_DIRECTORY}."""
-        if self.database is not None:
-            return self.database.strip()
-        if self.database_file is None:
-            return None
-        path = Path(os.path.expandvars(self.database_file)).expanduser()
-        if "$" in str(path):
-            raise ConfigError(
-                f"database_file {self.database_file!r} names a variable that is not set "
-                "(under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY)"
-            )
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(
-                f"cannot read database_file {path}: {error.strerror}; it must hold the "
-                "PostgreSQL DSN (postgresql://USER:PASSWORD@HOST/DBNAME)"
-            ) from None
-        try:
-            _check_database(text, None)
-        except ValueError as error:
-            raise ConfigError(f"database_file {path}: {error}") from None
-        return text
-
-
-def _check_database(database: str | None, database_file: str | None) -> None:
-    if database is not None and database_file is not None:
-        raise ValueError("set either database or database_file, not both")
-    if database is None:
-        return
-    if not re.match(r"^postgres(ql)?://", database.strip()):
-        # Never echo the value: it may be a DSN with a password in an unexpected form.
-        raise ValueError(
-            "database must be a PostgreSQL URL such as "
-            "postgresql://USER:PASSWORD@HOST:5432/DBNAME (leave it out to use SQLite)"
-        )
+        return database_dsn(self.database, self.database_file)
 
 
 def _unique(what: str, names: list[str]) -> None:
@@ -332,31 +295,6 @@ def _unique(what: str, names: list[str]) -> None:
         if name in seen:
             raise ValueError(f"two {what} are named {name!r}; each needs its own name")
         seen.add(name)
-
-
-def find_config_file(explicit: str | None = None) -> Path | None:
-    """`--config` > $STATUSWATCH_CONFIG > $CONFIGURATION_DIRECTORY > XDG > /etc.
-
-    A file named explicitly must exist; the others are optional.
-    """
-    named = explicit or os.environ.get("STATUSWATCH_CONFIG")
-    if named:
-        path = Path(named).expanduser()
-        if not path.is_file():
-            origin = "--config" if explicit else "STATUSWATCH_CONFIG"
-            raise ConfigError(
-                f"the config file {path} (from {origin}) does not exist; "
-                "create it from config.example.toml or fix the path"
-            )
-        return path
-    candidates = []
-    if os.environ.get("CONFIGURATION_DIRECTORY"):
-        first = os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]
-        candidates.append(Path(first) / "statuswatch.toml")
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    candidates.append(Path(xdg) / "statuswatch" / "statuswatch.toml")
-    candidates.append(Path("/etc/statuswatch/statuswatch.toml"))
-    return next((path for path in candidates if path.is_file()), None)
 
 
 def load_settings(path: Path | None, **overrides: Any) -> Settings:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statuswatch.clock import Clock
-from statuswatch.config import ConfigError, Settings, SourceConfig, SubscriberConfig
 from statuswatch.describe import describe_transition
+from statuswatch.errors import ConfigError
 from statuswatch.evaluate import observe
 from statuswatch.model import Observation, Poll, Snapshot, Transition, to_epoch_ms
 from statuswatch.notify.targets import Target, subscriber_targets
@@ -36,6 +36,7 @@ from statuswatch.tracker import SourceTrack, TrackerSettings, advance
 if TYPE_CHECKING:
     import httpx
 
+    from statuswatch.config import Settings, SourceConfig, SubscriberConfig
     from statuswatch.notify.deliver import DeliveryReport
 
 log = logging.getLogger("statuswatch.monitor")
@@ -240,7 +241,13 @@ class Monitor:
 
             return DeliveryReport.waiting_in(self.store)
         from statuswatch.notify.deliver import Deliverer
+        from statuswatch.settings_view import full_settings
 
+        # Delivery works on the real, validated settings (a cached view is not enough for
+        # every policy), loaded now if this run started from settings_cache.py.
+        settings = full_settings(self.settings)
+        if settings is not self.settings:
+            self.settings, self.recipients = settings, Recipients(settings)
         deliverer = Deliverer(self.settings, self.store, self.clock, self.recipients)
         return await deliverer.deliver_due()
 
