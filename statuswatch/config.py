@@ -14,7 +14,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,6 +82,35 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 KINDS = tuple(kind.value for kind in Kind)
 
 
+def _check_quiet_hours(value: str | None) -> str | None:
+    """DESIGN §4a: "22:00-07:00" in the subscriber's zone; kept as text (it is cached)."""
+    if value is None:
+        return None
+    from statuswatch.notify.quiet import QuietWindow
+
+    return str(QuietWindow.parse(value))
+
+
+def _check_offsets(value: list[float] | None) -> list[float] | None:
+    if value is None:
+        return None
+    if any(offset <= 0 for offset in value):
+        raise ValueError("each offset must be more than 0s, e.g. ['24h', '1h']")
+    return sorted(set(value), reverse=True)
+
+
+def _check_repeat(value: float | None) -> float | None:
+    if value is not None and value < 60:
+        raise ValueError("repeat_every must be 1m or more, e.g. '6h'")
+    return value
+
+
+QuietHours = Annotated[str | None, AfterValidator(_check_quiet_hours)]
+Offsets = Annotated[list[Duration] | None, AfterValidator(_check_offsets)]
+Repeat = Annotated[Duration | None, AfterValidator(_check_repeat)]
+KindList = list[Literal[KINDS]]  # type: ignore[valid-type]
+
+
 class SourceConfig(BaseModel):
     """One feed to poll (`[[sources]]`)."""
 
@@ -127,6 +164,11 @@ class SubscriberConfig(BaseModel):
     digest: bool | None = None
     title_template: str | None = None
     body_template: str | None = None
+    # DESIGN §4a policies; None: the top-level setting of the same name.
+    quiet_hours: QuietHours = None
+    urgent: KindList | None = None
+    remind_before: Offsets = None
+    repeat_every: Repeat = None
 
     @model_validator(mode="after")
     def _check(self) -> SubscriberConfig:
@@ -214,6 +256,39 @@ class HttpConfig(BaseModel):
         return split_listen(self.listen)[1]
 
 
+def _check_ping_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://", value.strip()):
+        raise ValueError(
+            f"{mask_url(value)!r} is not an http:// or https:// URL "
+            "(e.g. https://hc-ping.com/<your check's UUID>)"
+        )
+    return None if value is None else value.strip()
+
+
+PingUrl = Annotated[str | None, AfterValidator(_check_ping_url)]
+
+
+class HeartbeatConfig(BaseModel):
+    """`[heartbeat]`: a dead-man's switch for statuswatch itself (DESIGN §4a)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Requested after every cycle in which every source answered (repr=False: these URLs
+    # carry the check's secret token).
+    url: PingUrl = Field(default=None, repr=False)
+    # Requested instead after a cycle in which a source did not answer.
+    fail_url: PingUrl = Field(default=None, repr=False)
+    timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _check(self) -> HeartbeatConfig:
+        if self.url is None and self.fail_url is None:
+            raise ValueError("[heartbeat] needs url (and optionally fail_url)")
+        if not 0 < self.timeout <= 60:
+            raise ValueError("timeout must be between 0s and 1m")
+        return self
+
+
 class ExportConfig(BaseModel):
     """`[export]`: after each `check`, write the status page as static files here."""
 
@@ -247,6 +322,12 @@ class Settings(BaseSettings):
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     http: HttpConfig | None = None
     export: ExportConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
+    # DESIGN §4a defaults for every subscriber that does not set its own.
+    quiet_hours: QuietHours = None
+    urgent: KindList = Field(default_factory=list)
+    remind_before: Offsets = None
+    repeat_every: Repeat = None
     # DESIGN §5 "Two machines": the store in PostgreSQL instead of SQLite (repr=False: the
     # DSN may hold a password).
     database: str | None = Field(default=None, repr=False)
@@ -318,6 +399,7 @@ _FIELD_NAMES = {
     "subscribers": list(SubscriberConfig.model_fields),
     "http": list(HttpConfig.model_fields),
     "export": list(ExportConfig.model_fields),
+    "heartbeat": list(HeartbeatConfig.model_fields),
     "": list(Settings.model_fields),
 }
 
@@ -342,7 +424,11 @@ def describe_validation_error(error: ValidationError) -> str:
     if kind in ("literal_error", "enum"):
         return f"{key}: {message[0].lower()}{message[1:]} (got {problem.get('input')!r})"
     value = problem.get("input")
-    shown = "" if isinstance(value, dict | list) or key.endswith("urls") else f" (got {value!r})"
+    shown = (
+        ""
+        if isinstance(value, dict | list) or key.endswith(("urls", "url"))
+        else f" (got {value!r})"
+    )
     return f"{key}: {message}{shown}"
 
 
@@ -365,6 +451,9 @@ def public_view(settings: Settings) -> str:
         data["database"] = mask_dsn(data["database"])
     for subscriber in data.get("subscribers", []):
         subscriber["urls"] = [mask_url(url) for url in subscriber.get("urls", [])]
+    for key in ("url", "fail_url"):
+        if key in data.get("heartbeat", {}):
+            data["heartbeat"][key] = mask_url(data["heartbeat"][key])
     lines = []
     for key, value in data.items():
         if key not in ("sources", "subscribers") and not isinstance(value, dict):

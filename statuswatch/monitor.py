@@ -30,8 +30,8 @@ from statuswatch.sources.apple import (
     parse_feed,
 )
 from statuswatch.sources.http import display_url
-from statuswatch.store import FeedCache, OutboxEntry, Store, body_hash
-from statuswatch.tracker import SourceTrack, TrackerSettings, advance
+from statuswatch.store import FeedCache, OutboxEntry, PolicyEntry, Store, body_hash
+from statuswatch.tracker import SourceTrack, TrackerSettings, advance, service_key
 
 if TYPE_CHECKING:
     import httpx
@@ -223,11 +223,71 @@ class Monitor:
             feed=self._pending_feed.pop(name, None),
         )
         outcome.track = after
+        if outcome.ok:
+            self.queue_policies(outcome, after)
         for warning in outcome.warnings:
             log.warning("%s: %s", name, warning)
         for transition in outcome.transitions:
             log.info("%s", describe_transition(transition))
         return outcome
+
+    def queue_policies(self, outcome: SourceOutcome, track: SourceTrack) -> int:
+        """DESIGN §4a `starting` and `reminder` messages due after this poll, queued at
+        most once per (subscriber, target, policy, event/offset or period) key."""
+        subscribers = [
+            s
+            for s in self.settings.subscribers
+            if getattr(s, "remind_before", None)
+            or getattr(s, "repeat_every", None)
+            or getattr(self.settings, "remind_before", None)
+            or getattr(self.settings, "repeat_every", None)
+        ]
+        if not subscribers:
+            return 0
+        from statuswatch.notify.policy import due_reminders, due_starting, policy_of
+
+        name, now = outcome.config.name, outcome.at
+        states = {
+            o.service: t.state
+            for o in outcome.observations
+            for t in [track.services.get(service_key(o.service))]
+            if t is not None and t.state is not None
+        }
+        redirects = {o.service: o.redirect_url for o in outcome.observations}
+        watched = [
+            t for t in track.services.values() if t.service in redirects and t.state is not None
+        ]
+        first_seen: dict[str, datetime] | None = None
+        entries: list[PolicyEntry] = []
+        for subscriber in subscribers:
+            policy = policy_of(subscriber, self.settings)
+            due = []
+            if policy.remind_before:
+                if first_seen is None:
+                    first_seen = self.store.planned_first_seen(name)
+                due += due_starting(
+                    subscriber.name, policy, name, outcome.observations, states, first_seen, now
+                )
+            if policy.repeat_every:
+                due += due_reminders(subscriber.name, policy, name, watched, redirects, now)
+            for item in due:
+                if not subscriber.wants(str(item.kind), item.transition.service):
+                    continue
+                entries.extend(
+                    PolicyEntry(
+                        item.key_for(target.key),
+                        subscriber.name,
+                        target.key,
+                        target.label,
+                        item.transition,
+                        item.extra,
+                    )
+                    for target in self.recipients.targets(subscriber.name)
+                )
+        queued = self.store.queue_policy(entries, now) if entries else 0
+        if queued:
+            log.info("%s: queued %d reminder message(s)", name, queued)
+        return queued
 
     async def deliver_due(self) -> DeliveryReport | None:
         """Deliver outbox rows that are due. Imports apprise only when there are some."""

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from statuswatch.model import Kind, State, Transition
 from statuswatch.notify.quiet import Change, fold
+from statuswatch.notify.render import Message, render
 from statuswatch.notify.text import (
     TITLE_MAX,
     cap,
@@ -208,3 +209,33 @@ def _final_transition(change: Change, items: Sequence[tuple[Transition, str]]) -
         if utc(transition.at) == change.at and str(transition.kind) == change.kind:
             return transition
     return items[-1][0]
+
+
+def render_catch_up(
+    rows: Sequence[Transition],
+    *,
+    timezone: str,
+    window: str,
+    status_page: str | None,
+    title_template: str | None = None,
+    body_template: str | None = None,
+) -> Message:
+    """The one message a target gets when its quiet hours end (DESIGN §4a): a folded
+    summary, then the full message of each subject's last change, oldest first."""
+
+    def full(transition: Transition) -> Message:
+        return render(
+            transition,
+            timezone=timezone,
+            status_page=status_page,
+            title_template=title_template,
+            body_template=body_template,
+        )
+
+    ordered = sorted(rows, key=lambda t: utc(t.at))
+    items = [(t, full(t).title) for t in ordered]
+    title, summary, finals = catch_up_text(items, timezone=timezone, window=window)
+    sections = [f"{m.title}\n\n{m.body}" for m in (full(t) for t in finals)]
+    body = f"\n\n{'─' * 24}\n\n".join([summary, *sections])
+    kinds = tuple(dict.fromkeys(str(t.kind) for t in ordered))
+    return Message(title=title, body=body, kinds=kinds)

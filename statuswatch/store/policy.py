@@ -106,6 +106,13 @@ class PolicyMixin(Backend):
         )
         return {str(key) for (key,) in rows}
 
+    def planned_first_seen(self, source: str) -> dict[str, datetime]:
+        """tracker.planned_key() -> when that planned event was first seen."""
+        rows = self._reader().execute(
+            "SELECT key, first_seen FROM planned_seen WHERE source = ?", (source,)
+        )
+        return {str(key): dt(seen) for key, seen in rows}  # type: ignore[misc]
+
     # -- quiet hours and silences on claimed rows ---------------------------------------
 
     def hold(self, row_ids: Sequence[int], until: datetime) -> None:
