@@ -140,6 +140,9 @@ class Poll:
     ok: bool
     observations: tuple[Observation, ...] = ()
     error: str | None = None
+    # Those of `observations` that differ from the previous poll advanced onto the same
+    # track (evaluate.Evaluator); the others change nothing. None: look at all of them.
+    changed: tuple[Observation, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
