@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
             "scheduled",
             "source_down",
             "source_up",
+            "starting",
+            "reminder",
         ],
     )
     notify_test.add_argument("--service", default="iCloud Backup")
@@ -625,6 +627,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         transitions = store.transitions(since=since, service=args.service)
+        silenced = store.silenced_subscribers()
     finally:
         store.close()
     if args.json:
@@ -632,7 +635,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
         emit([output.dumps(transition_item(t)) for t in transitions])
     elif transitions:
-        emit(output.history_lines(transitions, settings.timezone))
+        emit(output.history_lines(transitions, settings.timezone, silenced))
     else:
         print("No transitions recorded in that period.")
     return EXIT_OK
