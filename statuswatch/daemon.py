@@ -293,6 +293,7 @@ class Daemon:
         self.outcomes[source_name] = outcome
         self._after_poll(source, outcome)
         self._send_status()
+        await self.monitor.heartbeat(all(o.ok for o in self.outcomes.values()))
 
     def _store_failed(self, source: SourceConfig, error: str) -> None:
         failures = self.failures.get(source.name, 0) + 1

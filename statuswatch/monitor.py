@@ -83,6 +83,7 @@ class CycleReport:
     at: datetime
     sources: list[SourceOutcome]
     deliveries: DeliveryReport | None = None
+    heartbeat: str | None = None  # the warning, when the heartbeat failed
 
     @property
     def transitions(self) -> list[Transition]:
@@ -161,7 +162,17 @@ class Monitor:
         report = CycleReport(at=at, sources=recorded)
         if deliver:
             report.deliveries = await self.deliver_due()
+        report.heartbeat = await self.heartbeat(all(outcome.ok for outcome in recorded))
         return report
+
+    async def heartbeat(self, ok: bool) -> str | None:
+        """DESIGN §4a: ping `[heartbeat]` after a cycle; a failure is only a warning."""
+        config = getattr(self.settings, "heartbeat", None)
+        if config is None:
+            return None
+        from statuswatch.notify.heartbeat import ping
+
+        return await ping(self.client, config, ok)
 
     async def poll_source(self, source: SourceConfig) -> SourceOutcome:
         """One poll of one source, recorded (the daemon's per-source job)."""

@@ -72,8 +72,13 @@ def starts_in(transition: Transition) -> timedelta | None:
 
 def _rounded(delta: timedelta) -> str:
     """ "1 h", "24 h", "35 min": a reminder due at 19:00 for a 20:00 start and sent a few
-    seconds late still says 1 h, so round to the minute rather than truncate."""
-    return format_duration(timedelta(minutes=round(delta.total_seconds() / 60)))
+    seconds late still says 1 h, so round to the minute rather than truncate. Up to two
+    days in hours, as people write offsets ("24 h", not "1 d")."""
+    minutes = round(delta.total_seconds() / 60)
+    hours, rest = divmod(minutes, 60)
+    if 1 <= hours < 48:
+        return f"{hours} h" + (f" {rest} min" if rest else "")
+    return format_duration(timedelta(minutes=minutes))
 
 
 def render_starting(

@@ -480,7 +480,7 @@ def _digest_label(facts: _Facts) -> str:
     if kind == Kind.STARTING:
         return f"{service}: {_planned_noun(facts).removeprefix('an ')} starts soon"
     if kind == Kind.REMINDER:
-        return f"{service}: still {_STATE_BEFORE[State(facts.transition.to_state)]}"
+        return f"{service}: still {_STATE_NOW[State(facts.transition.to_state)]}"
     return f"{service}: {_STATE_BEFORE[State(kind.value)]}"
 
 

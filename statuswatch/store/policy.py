@@ -183,6 +183,24 @@ class PolicyMixin(Backend):
         )
         return [_silence(row) for row in rows]
 
+    def silenced_counts(self) -> dict[int, int]:
+        """How many outbox rows each silence kept from being sent."""
+        rows = self._reader().execute(
+            "SELECT silence_id, count(*) FROM outbox WHERE status = 'silenced'"
+            " AND silence_id IS NOT NULL GROUP BY silence_id"
+        )
+        return {int(silence): int(count) for silence, count in rows}
+
+    def silenced_subscribers(self) -> dict[int, list[str]]:
+        """Transition id -> the subscribers whose rows for it a silence kept back."""
+        result: dict[int, list[str]] = {}
+        for transition_id, subscriber in self._reader().execute(
+            "SELECT DISTINCT transition_id, subscriber FROM outbox WHERE status = 'silenced'"
+            " AND transition_id IS NOT NULL ORDER BY transition_id, subscriber"
+        ):
+            result.setdefault(int(transition_id), []).append(str(subscriber))
+        return result
+
     def expire_silence(self, silence_id: int, now: datetime) -> bool:
         """End a silence now; False if there is no such silence or it had already ended."""
         with self.transaction() as db:
