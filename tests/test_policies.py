@@ -555,3 +555,23 @@ def test_every_new_key_is_checked_at_load(tmp_path: Path, lines: str, named: str
     assert done.returncode == 78, done.stderr
     assert f"{named}:" in done.stderr and "Traceback" not in done.stderr
     assert TOKEN not in done.stderr
+
+
+def test_the_daemon_pings_the_heartbeat_after_each_poll_and_never_logs_its_token(
+    sw: Statuswatch,
+) -> None:
+    pings = PingSink()
+    now = datetime(2025, 6, 14, 21, 0, tzinfo=UTC)
+    sw.settings.update(interval="1s", log_level="debug")
+    sw.sections["heartbeat"] = {"url": pings.url(f"/ping/{TOKEN}")}
+    sw.sink.feed = AVAILABLE
+    try:
+        daemon = sw.start("run", now=now)
+        try:
+            _wait_for(lambda: len(pings.paths) >= 2, "two heartbeats")
+        finally:
+            err = _stop(daemon)
+    finally:
+        pings.close()
+    assert set(pings.paths) == {f"/ping/{TOKEN}"}
+    assert "127.0.0.1" in err and TOKEN not in err  # debug logging shows requests, masked
