@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from statuswatch import sdnotify
 from statuswatch.clock import system_clock
 from statuswatch.config import ConfigError, Settings, SourceConfig
+from statuswatch.model import Observation
 from statuswatch.monitor import Monitor, SourceOutcome
 from statuswatch.notify.deliver import validate_subscribers
 from statuswatch.stats import DaemonStats
@@ -62,7 +63,8 @@ def status_line(outcomes: dict[str, SourceOutcome], pending: int, role: str | No
     last = None
     for outcome in outcomes.values():
         if outcome.ok:
-            parts.extend(f"{o.service}: {o.state}" for o in outcome.observations)
+            if outcome.observations:
+                parts.append(_states_text(outcome.observations))
         else:
             parts.append(f"{outcome.config.name}: no data")
         last = outcome.at if last is None else max(last, outcome.at)
@@ -70,6 +72,23 @@ def status_line(outcomes: dict[str, SourceOutcome], pending: int, role: str | No
         parts.append(f"last poll {last.strftime('%H:%M:%S')} UTC")
     parts.append(f"{pending} pending")
     return " · ".join(parts)
+
+
+_STATES_TEXT: dict[int, tuple[tuple[Observation, ...], str]] = {}
+
+
+def _states_text(observations: tuple[Observation, ...]) -> str:
+    """`A: available · B: outage`, kept while the poll hands back the same observations
+    (evaluate.Evaluator returns the very same tuple when nothing changed)."""
+    key = id(observations)
+    known = _STATES_TEXT.get(key)
+    if known is not None and known[0] is observations:
+        return known[1]
+    text = " · ".join(f"{o.service}: {o.state}" for o in observations)
+    if len(_STATES_TEXT) > 16:
+        _STATES_TEXT.clear()
+    _STATES_TEXT[key] = (observations, text)
+    return text
 
 
 class Daemon:
@@ -208,6 +227,8 @@ class Daemon:
             self._unschedule_sources()
 
     def _send_status(self) -> None:
+        if not self.notifier.enabled:
+            return  # outside systemd nobody reads the line: do not build it every poll
         role = self.election.describe() if self.election is not None else None
         try:
             pending = self.store.outbox_counts()["pending"]

@@ -127,6 +127,7 @@ class Evaluator:
         self._until: list[int | None] = []
         self._observations: list[Observation] = []
         self._next_edge: int | None = None  # the earliest of _until
+        self._result: tuple[Observation, ...] = ()
 
     def observe(
         self, snapshot: Snapshot, t_ms: int
@@ -174,7 +175,10 @@ class Evaluator:
         if todo:
             edges = [u for u in self._until if u is not None]
             self._next_edge = min(edges) if edges else None
-        return tuple(self._observations), tuple(changed)
+        if changed or len(self._result) != len(self._observations):
+            self._result = tuple(self._observations)
+        # The very same tuple when nothing changed: callers may key caches on it.
+        return self._result, tuple(changed)
 
 
 _MISSING = Observation(service="", state=State.UNKNOWN)

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING
 from statuswatch.clock import Clock
 from statuswatch.describe import describe_transition
 from statuswatch.errors import ConfigError
-from statuswatch.evaluate import observe
+from statuswatch.evaluate import Evaluator
 from statuswatch.model import Observation, Poll, Snapshot, Transition, to_epoch_ms
 from statuswatch.notify.targets import Target, subscriber_targets
 from statuswatch.sources.apple import (
     STATUS_PAGES,
     AppleSource,
     FeedFormatError,
+    FeedParser,
     FetchError,
     feed_url,
-    parse_feed,
 )
 from statuswatch.sources.http import display_url
 from statuswatch.store import FeedCache, OutboxEntry, PolicyEntry, Store, body_hash
@@ -61,6 +61,21 @@ class SourceOutcome:
     warnings: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # "'X' is not in the feed (did you mean…)"
     track: SourceTrack | None = None
+    changed: tuple[Observation, ...] | None = None  # see Evaluator and Poll.changed
+    evaluation: int = 0  # which Evaluator call made `observations`
+
+
+@dataclass(slots=True)
+class _Incremental:
+    """Per source, across polls: what lets a poll do only the work of what changed."""
+
+    evaluator: Evaluator
+    parser: FeedParser = field(default_factory=FeedParser)
+    digest: str | None = None  # of the body `snapshot` was parsed from
+    snapshot: Snapshot | None = None
+    evaluations: int = 0
+    tracked: int = -1  # the evaluation whose observations `after` was advanced with
+    after: SourceTrack | None = None  # the track the last record() wrote
 
 
 @dataclass(slots=True)
@@ -132,7 +147,7 @@ class Monitor:
         self.client = client
         self.clock = clock
         self.recipients = Recipients(settings)
-        self._parsed: dict[str, tuple[str, Snapshot]] = {}
+        self._incremental: dict[tuple[str, tuple[str, ...] | None], _Incremental] = {}
         # A changed body and its validators wait here until record() writes them with the
         # poll, so a crash in between cannot leave validators that skip an unseen change.
         self._pending_feed: dict[str, FeedCache] = {}
@@ -187,9 +202,11 @@ class Monitor:
                 error=f"{display_url(source.url)} answered 304 Not Modified to a request "
                 "that had nothing cached; the server is misbehaving",
             )
-        digest = body_hash(body)
+        # A 304: the stored body's hash is known; nothing to hash, decompress or parse again.
+        digest = cache.body_hash if result.not_modified and cache.body_hash else body_hash(body)
+        memory = self._memory(config)
         try:
-            snapshot = self._parse(config.name, digest, body)
+            snapshot = self._parse(memory, digest, body)
         except FeedFormatError as error:
             if result.not_modified:
                 self.store.forget_validators(config.name)
@@ -198,7 +215,9 @@ class Monitor:
                 config, at, ok=False, error=f"the feed at {where} is unusable: {error}"
             )
         outcome = SourceOutcome(config, at, ok=True, warnings=list(snapshot.warnings))
-        outcome.observations = observe(snapshot, config.watched, to_epoch_ms(at))
+        outcome.observations, outcome.changed = memory.evaluator.observe(snapshot, to_epoch_ms(at))
+        memory.evaluations += 1
+        outcome.evaluation = memory.evaluations
         outcome.missing = _missing_services(config, snapshot)
         if digest != cache.body_hash or result.validators != cache.validators:
             outcome_feed = FeedCache(validators=result.validators, body_hash=digest, body=body)
@@ -211,12 +230,17 @@ class Monitor:
         """Track the poll and write it, with its outbox rows, in one transaction."""
         name = outcome.config.name
         before = self.store.load_track(name)
+        memory = self._memory(outcome.config)
+        # Poll.changed holds only if `before` is what the previous evaluation was tracked
+        # into (the store hands back the very object it wrote while nobody else wrote).
+        follows = memory.after is before and memory.tracked == outcome.evaluation - 1
         poll = Poll(
             source=name,
             at=outcome.at,
             ok=outcome.ok,
             observations=outcome.observations,
             error=outcome.error,
+            changed=outcome.changed if outcome.ok and follows else None,
         )
         settings = TrackerSettings(
             confirm=self.settings.confirm, stale_after=timedelta(seconds=self.settings.stale_after)
@@ -234,6 +258,9 @@ class Monitor:
             feed=self._pending_feed.pop(name, None),
         )
         outcome.track = after
+        memory.after = after
+        if outcome.ok:
+            memory.tracked = outcome.evaluation
         if outcome.ok:
             self.queue_policies(outcome, after)
         for warning in outcome.warnings:
@@ -322,12 +349,19 @@ class Monitor:
         deliverer = Deliverer(self.settings, self.store, self.clock, self.recipients)
         return await deliverer.deliver_due()
 
-    def _parse(self, source: str, digest: str, body: bytes) -> Snapshot:
-        cached = self._parsed.get(source)
-        if cached is not None and cached[0] == digest:
-            return cached[1]
-        snapshot = parse_feed(body)
-        self._parsed[source] = (digest, snapshot)
+    def _memory(self, config: SourceConfig) -> _Incremental:
+        watched = config.watched
+        key = (config.name, None if watched is None else tuple(watched))
+        memory = self._incremental.get(key)
+        if memory is None:
+            memory = self._incremental[key] = _Incremental(Evaluator(watched))
+        return memory
+
+    def _parse(self, memory: _Incremental, digest: str, body: bytes) -> Snapshot:
+        if memory.snapshot is not None and memory.digest == digest:
+            return memory.snapshot
+        snapshot = memory.parser.parse(body)
+        memory.digest, memory.snapshot = digest, snapshot
         return snapshot
 
     def _archive(self, source: str, at: datetime, body: bytes) -> None:

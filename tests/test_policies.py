@@ -244,6 +244,29 @@ def test_quiet_hours_across_midnight_fold_the_night_into_one_catch_up_per_target
     assert sw.outbox(paris(2025, 6, 15, 9, 35)) == []
 
 
+def test_a_flap_during_quiet_hours_arrives_as_one_line_per_service(
+    sw: Statuswatch, smtp_sink: SmtpSink
+) -> None:
+    sw.subscribe(
+        "me", [sw.hook("/hook"), smtp_sink.mailto()], timezone="Europe/Paris", digest=False
+    )
+    sw.settings["quiet_hours"] = "22:00-07:00"
+    sw.check(paris(2025, 6, 14, 21, 0), AVAILABLE)
+    times = [(1, 0), (1, 5), (1, 20), (1, 30)]
+    for number, (hour, minute) in enumerate(times):
+        at = paris(2025, 6, 15, hour, minute)
+        down = number % 2 == 0
+        events = [event(kind="Outage", start=at, message_id=str(number))] if down else []
+        sw.check(at, feed(iCloud_Mail=events))
+    sw.check(paris(2025, 6, 15, 7, 1))
+    sw.check(paris(2025, 6, 15, 7, 30))
+    (title,) = sw.titles("/hook")  # four changes, one message (even with digest = false)
+    assert "iCloud Mail was having an outage 01:00–01:05 and 01:20–01:30; " in title
+    assert "available again since 01:30" in title
+    (mail,) = smtp_sink.mails
+    assert "held 4 messages" in mail.text()
+
+
 def test_quiet_hours_end_at_seven_local_time_on_the_night_the_clocks_go_forward(
     sw: Statuswatch,
 ) -> None:
@@ -555,3 +578,23 @@ def test_every_new_key_is_checked_at_load(tmp_path: Path, lines: str, named: str
     assert done.returncode == 78, done.stderr
     assert f"{named}:" in done.stderr and "Traceback" not in done.stderr
     assert TOKEN not in done.stderr
+
+
+def test_the_daemon_pings_the_heartbeat_after_each_poll_and_never_logs_its_token(
+    sw: Statuswatch,
+) -> None:
+    pings = PingSink()
+    now = datetime(2025, 6, 14, 21, 0, tzinfo=UTC)
+    sw.settings.update(interval="1s", log_level="debug")
+    sw.sections["heartbeat"] = {"url": pings.url(f"/ping/{TOKEN}")}
+    sw.sink.feed = AVAILABLE
+    try:
+        daemon = sw.start("run", now=now)
+        try:
+            _wait_for(lambda: len(pings.paths) >= 2, "two heartbeats")
+        finally:
+            err = _stop(daemon)
+    finally:
+        pings.close()
+    assert set(pings.paths) == {f"/ping/{TOKEN}"}
+    assert "127.0.0.1" in err and TOKEN not in err  # debug logging shows requests, masked

@@ -229,8 +229,12 @@ class SqliteStore(Store):
         finally:
             handle.close()
 
+    def change_counter(self) -> int | None:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Sql]:
+        self._memo.clear()  # record_poll() puts back what it knows it wrote
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:

@@ -16,7 +16,7 @@ from statuswatch.model import Kind, State
 from statuswatch.stats import DaemonStats
 from statuswatch.web.reader import Reading
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead", "silenced")
 
 
 class _Collector:
@@ -117,7 +117,8 @@ class _Collector:
         counted = dict(stats.transitions)
         for source in reading.sources:
             for kind in Kind:
-                counted.setdefault((source.name, kind.value), 0)
+                if not kind.is_policy_kind:  # reminders are messages, not transitions
+                    counted.setdefault((source.name, kind.value), 0)
         for (source_name, kind), count in sorted(counted.items()):
             transitions.add_metric([source_name, kind], count)
         yield transitions
