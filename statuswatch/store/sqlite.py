@@ -24,7 +24,7 @@ log = logging.getLogger("statuswatch.store")
 
 DB_NAME = "statuswatch.db"
 LOCK_NAME = "statuswatch.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = [
     # version 1
@@ -89,6 +89,62 @@ _SCHEMA = [
         UNIQUE (transition_id, subscriber, target_key)
     );
     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    """,
+    # version 2 (DESIGN §4, §4a): outbox rows that are not transitions (policy messages
+    # such as `starting` and `reminder`, `delivery_failed`): transition_id becomes
+    # optional, `kind` names the message when it is not the transition's own, `payload`
+    # holds what it says (JSON). `held_until`: quiet hours held the row until then (it goes
+    # out in a catch-up). `silence_id`: the silence that made the row `silenced`.
+    # `policy_keys`: one key per policy message ever queued, so that restarts, concurrent
+    # runs and a second node never queue it twice. `silences`: `statuswatch silence`.
+    # SQLite cannot drop NOT NULL in place: the outbox is rebuilt (nothing references it).
+    """
+    CREATE TABLE outbox_v2 (
+        id INTEGER PRIMARY KEY,
+        transition_id INTEGER REFERENCES transitions (id),
+        subscriber TEXT NOT NULL,
+        target_key TEXT NOT NULL,
+        target_label TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        next_attempt_at REAL NOT NULL,
+        claimed_at REAL,
+        claimed_by TEXT,
+        sent_at REAL,
+        last_error TEXT,
+        kind TEXT,
+        policy_key TEXT,
+        payload TEXT,
+        held_until REAL,
+        silence_id INTEGER,
+        UNIQUE (transition_id, subscriber, target_key)
+    );
+    INSERT INTO outbox_v2 (id, transition_id, subscriber, target_key, target_label, status,
+        attempts, created_at, next_attempt_at, claimed_at, claimed_by, sent_at, last_error)
+        SELECT id, transition_id, subscriber, target_key, target_label, status, attempts,
+        created_at, next_attempt_at, claimed_at, claimed_by, sent_at, last_error FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v2 RENAME TO outbox;
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE UNIQUE INDEX outbox_policy_key ON outbox (policy_key);
+    CREATE TABLE policy_keys (
+        key TEXT PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY,
+        service TEXT,
+        subscriber TEXT,
+        kind TEXT,
+        starts_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        comment TEXT,
+        created_at REAL NOT NULL,
+        created_by TEXT,
+        expired_at REAL
+    );
+    CREATE INDEX silences_ends ON silences (ends_at);
     """,
 ]
 
@@ -173,8 +229,12 @@ class SqliteStore(Store):
         finally:
             handle.close()
 
+    def change_counter(self) -> int | None:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Sql]:
+        self._memo.clear()  # record_poll() puts back what it knows it wrote
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
