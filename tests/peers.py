@@ -213,6 +213,35 @@ class FeedServer:
         with self._lock:
             self._config.failures_left = count
 
+    # Attribute spellings of the setters above (the webhook sink's historical interface).
+    @property
+    def feed(self) -> bytes:
+        with self._lock:
+            return self._config.body
+
+    @feed.setter
+    def feed(self, body: bytes) -> None:
+        self.set_body(body)
+
+    @property
+    def post_status(self) -> int | None:
+        with self._lock:
+            return self._config.post_status
+
+    @post_status.setter
+    def post_status(self, status: int | None) -> None:
+        self.set_post_status(status)
+
+    @property
+    def delay(self) -> float | None:
+        """How long deliveries (not feed GETs) wait for their answer."""
+        with self._lock:
+            return self._config.post_delay
+
+    @delay.setter
+    def delay(self, seconds: float | None) -> None:
+        self.set_post_delay(seconds)
+
     def current_etag(self) -> str | None:
         with self._lock:
             return self._etag_locked()
