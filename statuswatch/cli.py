@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from statuswatch.cli_policy import add_commands
 
-    add_commands(command)
+    add_commands(command, common)
     return parser
 
 

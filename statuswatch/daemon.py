@@ -132,6 +132,10 @@ class Daemon:
         # Their INFO lines ("Running job …" every poll) would drown the transitions.
         for noisy in ("apscheduler", "apprise", "uvicorn"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+        # psycopg's pool logs every failed reconnection in several lines; the election
+        # and the poll already say it once, in one sentence (shown again with --debug).
+        if log.getEffectiveLevel() > logging.DEBUG:
+            logging.getLogger("psycopg").setLevel(logging.CRITICAL)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
@@ -495,7 +499,7 @@ class Daemon:
             settings=lambda: self.settings,
             clock=self.clock,
             stats=self.stats,
-            leader=lambda: bool(getattr(self, "is_leader", True)),
+            leader=lambda: self.election is None or self.election.is_leader,
         )
         server = WebServer(build_app(context), wanted)
         try:
