@@ -1,8 +1,8 @@
 """DESIGN §4a policies driven through time against real local peers (issue 11).
 
 `statuswatch check` runs in a subprocess with its clock pinned by STATUSWATCH_NOW, or
-`statuswatch run` runs as a daemon; the feed and the webhooks are tests/sinks.HttpSink on
-127.0.0.1, mail goes to aiosmtpd (tests/sinks.SmtpSink), and each test counts what each
+`statuswatch run` runs as a daemon; the feed and the webhooks are tests/peers.FeedServer on
+127.0.0.1, mail goes to aiosmtpd (tests/peers.SmtpSink), and each test counts what each
 target received.
 """
 
@@ -29,7 +29,7 @@ import pytest
 from statuswatch.model import to_epoch_ms
 from statuswatch.store import SqliteStore
 from tests.conftest import HISTORY
-from tests.sinks import HttpSink, SmtpSink, free_port
+from tests.peers import FeedServer, SmtpSink, free_port
 
 BASE_FEED = json.loads((HISTORY / "consumer" / "2025-06-14T21-20-50Z.json").read_text())
 BACKUP = "iCloud Backup"
@@ -96,7 +96,7 @@ class Run:
 @dataclass
 class Statuswatch:
     home: Path
-    sink: HttpSink
+    sink: FeedServer
     settings: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscribers: list[dict[str, Any]] = field(default_factory=list)
@@ -189,8 +189,8 @@ class Statuswatch:
 
 
 @pytest.fixture
-def http_sink() -> Iterator[HttpSink]:
-    with HttpSink() as sink:
+def http_sink() -> Iterator[FeedServer]:
+    with FeedServer() as sink:
         yield sink
 
 
@@ -201,7 +201,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def sw(tmp_path: Path, http_sink: HttpSink) -> Statuswatch:
+def sw(tmp_path: Path, http_sink: FeedServer) -> Statuswatch:
     return Statuswatch(tmp_path, http_sink)
 
 
