@@ -770,7 +770,12 @@ def test_a_malformed_statuswatch_now_is_a_config_error(sw: Runner, tmp_path: Pat
 def test_status_before_any_check_says_nothing_is_recorded(sw: Runner, tmp_path: Path) -> None:
     result = sw("status", "--state-dir", str(tmp_path / "state"))
     assert result.code == 0, result
-    assert result.out == "Nothing recorded yet: run `statuswatch check` first.\n"
+    # The watched service is listed even so (issue 10, item 13), and where state was read.
+    assert result.out.splitlines() == [
+        "iCloud Backup        no data      nothing recorded yet: run `statuswatch check`",
+        "Nothing recorded yet: run `statuswatch check` first.",
+        f"state: {tmp_path / 'state'}",
+    ]
     assert result.err == ""
 
 
@@ -817,7 +822,9 @@ def test_services_lists_the_names_of_the_feed_at_a_url(feed_server: FeedServer, 
     feed_server.set_body(QUIET_FEED.read_bytes())
     result = sw("services", "--url", feed_server.url("/system_status_en_US.js"))
     assert result.code == 0, result
-    names = result.out.splitlines()
+    heading, *lines = result.out.splitlines()
+    assert heading.endswith("/system_status_en_US.js (79 services)"), heading
+    names = [line.rsplit(None, 1)[0].strip() for line in lines]
     assert len(names) == 79
     assert "iCloud Backup" in names and "iCloud Account & Sign In" in names
     assert feed_server.last_request.path == "/system_status_en_US.js"
