@@ -590,6 +590,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = store.outbox_counts()
         leader = store.leader_info()
         location = store.location
+        from statuswatch.clock import system_clock
+
+        silences = store.active_silences(system_clock()())
     finally:
         store.close()
     if args.json:
@@ -617,6 +620,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         for source, track in states
                     ],
                     "outbox": counts,
+                    "active_silences": [silence.id for silence in silences],
                     **({} if leader is None else {"leader": _leader_json(leader)}),
                 }
             )
@@ -629,6 +633,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
             "(see `statuswatch outbox`)"
         )
+    if silences:
+        muted = ", ".join(
+            f"{silence.id} ({silence.service or silence.subscriber or silence.kind})"
+            for silence in silences
+        )
+        print(f"silences active: {muted} (see `statuswatch silence list`)")
     if leader is not None:
         print(_leader_line(leader))
     print(f"state: {location}")
