@@ -27,6 +27,7 @@ from statuswatch.clock import system_clock
 from statuswatch.errors import ConfigError
 from statuswatch.model import Observation
 from statuswatch.monitor import Monitor, SourceOutcome
+from statuswatch.settings_view import format_duration
 from statuswatch.stats import DaemonStats
 from statuswatch.store import LeadershipLost, Store, StoreError, StoreLocked
 
@@ -161,7 +162,7 @@ class Daemon:
             log.info(
                 "statuswatch running: %s",
                 ", ".join(
-                    f"{s.name} every {self.settings.source_interval(s):g}s"
+                    f"{s.name} every {format_duration(self.settings.source_interval(s))}"
                     for s in self.settings.sources
                 ),
             )
@@ -322,9 +323,13 @@ class Daemon:
             return
         interval = backoff_interval(base, failures, outcome.retry_after)
         if outcome.ok:
-            log.info("%s: feed readable again; polling every %gs", source.name, interval)
+            log.info(
+                "%s: feed readable again; polling every %s", source.name, format_duration(interval)
+            )
         else:
-            log.warning("%s: %s; next try in %gs", source.name, outcome.error, interval)
+            log.warning(
+                "%s: %s; next try in %s", source.name, outcome.error, format_duration(interval)
+            )
         now = datetime.now(UTC)
         self._add_poll_job(source, interval, first_run=now + timedelta(seconds=interval))
 

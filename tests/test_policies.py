@@ -362,6 +362,8 @@ def test_a_silence_added_while_the_daemon_runs_counts_at_once(sw: Statuswatch) -
     assert "iCloud Mail" in title  # the daemon delivers; only the silenced row was held back
     (row,) = [row for row in sw.outbox(now) if row["status"] == "silenced"]
     assert (row["service"], row["silence"]) == (BACKUP, silence_id)
+    status = sw.run("status", now=now)
+    assert f"silences active: {silence_id} (iCloud Backup)" in status.stdout
     listed = sw.run("silence", "list", "--json", now=now)
     assert json.loads(listed.stdout)[0]["silenced"] == 1
     history = sw.run("history", "--since", "all", now=now)
