@@ -117,4 +117,3 @@ def _parse(parser: FeedParser, seen: OrderedDict[bytes, Snapshot], body: bytes) 
     if len(seen) > SEEN_BODIES:
         seen.popitem(last=False)
     return snapshot
-
