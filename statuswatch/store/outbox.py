@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from statuswatch.store.backend import Backend
+from statuswatch.store.backend import UNDECODABLE, Backend
 from statuswatch.store.history import TRANSITION_COLUMNS_T, transition_from_row
 from statuswatch.store.records import OutboxEntry, OutboxRow, dt, ts
 from statuswatch.store.sql import Sql
@@ -60,7 +60,14 @@ class OutboxMixin(Backend):
             query += " AND o.next_attempt_at <= ?"
             params.append(ts(due_before))
         query += " ORDER BY o.next_attempt_at, o.id"
-        return [outbox_from_row(row) for row in self._reader().execute(query, params)]
+        result = []
+        for row in self._reader().execute(query, params):
+            try:
+                result.append(outbox_from_row(row))
+            except UNDECODABLE as error:
+                # Left where it is (never sent, never dropped): someone can fix the row.
+                self._undecodable(f"outbox row {row[0]} (transition {row[10]})", error)
+        return result
 
     def claim(self, row_id: int, now: datetime, claimer: str, stale_after: float = 300.0) -> bool:
         """Compare-and-set: True only for the one process that moves the row to `sending`.

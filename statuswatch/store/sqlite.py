@@ -7,18 +7,22 @@ migrations, transactions, the poll-cycle file lock and error translation; the jo
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
+import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from statuswatch.store.errors import StoreError, StoreLocked, StoreUnwritable
 from statuswatch.store.interface import Store
-from statuswatch.store.sql import Sql
+from statuswatch.store.sql import Cursor, Sql
 
 log = logging.getLogger("statuswatch.store")
 
@@ -103,21 +107,34 @@ def default_state_dir() -> Path:
 
 
 class SqliteStore(Store):
-    """One SQLite database. Every write is a short transaction; see `cycle_lock()`."""
+    """One SQLite database. Every write is a short transaction; see `cycle_lock()`.
 
-    def __init__(self, state_dir: Path, connection: sqlite3.Connection) -> None:
+    Opened with `readonly=True` (the readers: `status`, `history`, the outbox listing,
+    `export`), it never writes, creates, migrates or moves anything (DESIGN §5), and works
+    on a state directory this user cannot write.
+    """
+
+    def __init__(
+        self, state_dir: Path, connection: sqlite3.Connection, *, readonly: bool = False
+    ) -> None:
         self.state_dir = state_dir
         self.path = state_dir / DB_NAME
         self.location = str(state_dir)
+        self.readonly = readonly
         self._db = connection
+        self._reads = _Reader(connection, self.path)
 
     # -- opening -----------------------------------------------------------------
 
     @classmethod
-    def open(cls, state_dir: Path) -> SqliteStore:
-        """Open (creating, migrating, or replacing a corrupt file) the database."""
+    def open(cls, state_dir: Path, *, readonly: bool = False) -> SqliteStore:
+        """Open (creating, migrating, or replacing a corrupt file) the database; or, with
+        `readonly`, only read it."""
+        if readonly:
+            return cls(state_dir, _connect_readonly(state_dir / DB_NAME), readonly=True)
         _ensure_dir(state_dir)
         path = state_dir / DB_NAME
+        _ensure_writable(path)
         try:
             connection = _connect(path)
         except sqlite3.DatabaseError as error:
@@ -126,7 +143,7 @@ class SqliteStore(Store):
                     f"the database {path} is locked by another process; try again shortly"
                 ) from None
             if not _is_corrupt(error):
-                raise StoreUnwritable(f"cannot open the database {path}: {error}") from None
+                raise _translate(error, path) from None
             aside = _move_aside(path)
             log.warning(
                 "the database %s was corrupt (%s); moved it to %s and started a new one: "
@@ -135,7 +152,10 @@ class SqliteStore(Store):
                 error,
                 aside.name,
             )
-            connection = _connect(path)
+            try:
+                connection = _connect(path)
+            except sqlite3.DatabaseError as again:
+                raise _translate(again, path) from None
         return cls(state_dir, connection)
 
     def close(self) -> None:
@@ -149,6 +169,7 @@ class SqliteStore(Store):
         and the outbox's own compare-and-set claims keep working meanwhile; the kernel
         releases it if the process dies.
         """
+        self._refuse_if_readonly()
         lock_path = self.state_dir / LOCK_NAME
         try:
             handle = open(lock_path, "a+b")  # noqa: SIM115 - held for the whole cycle
@@ -175,29 +196,91 @@ class SqliteStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Sql]:
+        """BEGIN IMMEDIATE ... COMMIT. Every sqlite error on the way (a full disk, a
+        read-only file, an I/O error) comes out as one StoreError sentence; SQLite may
+        already have rolled the transaction back itself (after SQLITE_FULL, say), so we
+        roll back only what is still open."""
+        self._refuse_if_readonly()
         try:
             self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
+        except sqlite3.Error as error:
             raise _translate(error, self.path) from None
         try:
             yield self._db
+        except sqlite3.IntegrityError:
+            # A constraint broken by our own SQL is a bug (exit 70), not a fault of the disk.
+            self._rollback()
+            raise
+        except sqlite3.Error as error:
+            self._rollback()
+            raise _translate(error, self.path) from None
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self._db.execute("COMMIT")
-            except sqlite3.OperationalError as error:
-                self._db.execute("ROLLBACK")
+            except sqlite3.Error as error:
+                self._rollback()
                 raise _translate(error, self.path) from None
 
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _refuse_if_readonly(self) -> None:
+        if self.readonly:
+            raise StoreUnwritable(
+                f"the database {self.path} was opened read-only (a reading command); "
+                "this is a bug if you see it"
+            )
+
     def _reader(self) -> Sql:
-        return self._db
+        return self._reads
 
     def size_bytes(self) -> int:
-        page_count = self._db.execute("PRAGMA page_count").fetchone()[0]
-        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        return int(page_count * page_size)
+        page_count = self._reads.execute("PRAGMA page_count").fetchone()
+        page_size = self._reads.execute("PRAGMA page_size").fetchone()
+        return int(page_count[0] * page_size[0]) if page_count and page_size else 0
+
+
+class _Rows:
+    """Rows fetched at once, so an error of the disk surfaces inside `execute`."""
+
+    def __init__(self, rows: list[Sequence[Any]], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Sequence[Any] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Sequence[Any]]:
+        return list(self.rows)
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return iter(self.rows)
+
+
+class _Reader:
+    """`_reader()`: reads outside a transaction, their sqlite errors translated."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> Cursor:
+        try:
+            cursor = self.connection.execute(query, params)
+            return _Rows(cursor.fetchall(), cursor.rowcount)
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from None
+
+    def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> Any:
+        try:
+            return self.connection.executemany(query, params)
+        except sqlite3.Error as error:
+            raise _translate(error, self.path) from None
 
 
 def _ensure_dir(state_dir: Path) -> None:
@@ -215,20 +298,42 @@ def _ensure_dir(state_dir: Path) -> None:
         )
 
 
+def _ensure_writable(path: Path) -> None:
+    """A database file this user cannot write (mode 0444, another owner): SQLite would
+    quietly open it read-only and fail at the first write; say so before anything."""
+    if path.exists() and not os.access(path, os.W_OK):
+        try:
+            info = path.stat()
+            owner = _owner(info.st_uid)
+            detail = f" (owner {owner}, mode {info.st_mode & 0o777:04o})"
+        except OSError:
+            detail = ""
+        raise StoreUnwritable(
+            f"the database {path} is read-only for this user{detail}; make it writable "
+            "(chown/chmod) or run statuswatch as the user that owns it"
+        )
+
+
+def _owner(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=5.0, isolation_level=None)
     try:
-        connection.execute("PRAGMA journal_mode = WAL")
+        _set_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
         # Keep the WAL small while a daemon holds the database open: checkpoint every 100
         # pages (SQLite's default, 1000, leaves a 4 MB -wal file beside a 60 KB database),
         # and shrink it back after a large transaction such as a big fan-out.
         connection.execute("PRAGMA wal_autocheckpoint = 100")
         connection.execute("PRAGMA journal_size_limit = 1048576")
-        # A daemon's working set is a few pages (source and service rows, the outbox index);
-        # SQLite's default 2 MB page cache would slowly fill with cold history instead.
-        connection.execute("PRAGMA cache_size = -512")
-        connection.execute("PRAGMA foreign_keys = ON")
+        _tune(connection)
         if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
             raise sqlite3.DatabaseError("database disk image is malformed")
         _migrate(connection)
@@ -238,25 +343,117 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _migrate(connection: sqlite3.Connection) -> None:
-    """Apply every schema step above the file's `user_version`, each in one transaction."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreUnwritable(
-            f"the database was written by a newer statuswatch (schema {version}, this one "
-            f"knows {SCHEMA_VERSION}); upgrade statuswatch or use another state_dir"
-        )
-    for step in range(version, SCHEMA_VERSION):
-        connection.execute("BEGIN IMMEDIATE")
+def _tune(connection: sqlite3.Connection) -> None:
+    # A daemon's working set is a few pages (source and service rows, the outbox index);
+    # SQLite's default 2 MB page cache would slowly fill with cold history instead.
+    connection.execute("PRAGMA cache_size = -512")
+    connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _set_wal(connection: sqlite3.Connection, wait: float = 5.0) -> None:
+    """Switching a new file to WAL needs it to itself, and SQLite does not always wait
+    for that (its busy handler is skipped for this step): processes starting together
+    on an empty state directory retry here instead of failing."""
+    deadline = time.monotonic() + wait
+    while True:
         try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_locked(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """DESIGN §5: a reader opens the file read-only (`mode=ro`), or, where SQLite cannot
+    set up WAL's shared memory without writing (no -shm file and a folder this user cannot
+    write), as an immutable file: it then sees what was checkpointed, which is everything
+    once the last writer has closed. No database yet: an empty one in memory."""
+    if not path.exists():
+        return _empty_in_memory()
+    uri = "file:" + quote(str(path.resolve()))
+    connection: sqlite3.Connection | None = None
+    for extra in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            connection = sqlite3.connect(uri + extra, uri=True, timeout=5.0, isolation_level=None)
+            connection.execute("PRAGMA query_only = ON")
+            _tune(connection)
+            quick = connection.execute("PRAGMA quick_check").fetchone()[0]
+            break
+        except sqlite3.DatabaseError as error:
+            if connection is not None:
+                connection.close()
+                connection = None
+            if _is_corrupt(error):
+                raise _corrupt_for_reader(path) from None
+            if _is_locked(error) or extra.endswith("immutable=1"):
+                raise _translate(error, path) from None
+    assert connection is not None
+    if quick != "ok":
+        connection.close()
+        raise _corrupt_for_reader(path)
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:  # created but never migrated (a writer died at once): nothing in it
+        connection.close()
+        return _empty_in_memory()
+    if version != SCHEMA_VERSION:
+        connection.close()
+        newer = version > SCHEMA_VERSION
+        raise StoreUnwritable(
+            f"the database {path} has schema {version} and this statuswatch knows "
+            f"{SCHEMA_VERSION}; "
+            + (
+                "upgrade statuswatch to read it"
+                if newer
+                else "run `statuswatch check` once (it migrates) and try again"
+            )
+        )
+    return connection
+
+
+def _empty_in_memory() -> sqlite3.Connection:
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    _migrate(connection)
+    connection.execute("PRAGMA query_only = ON")
+    return connection
+
+
+def _corrupt_for_reader(path: Path) -> StoreError:
+    return StoreError(
+        f"the database {path} is corrupt; the next `statuswatch check` (or `run`) moves it "
+        "aside and starts a new one (reading commands leave it as it is)"
+    )
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Apply every schema step above the file's `user_version`, in one transaction.
+
+    `user_version` is read again *inside* BEGIN IMMEDIATE: processes starting at once on
+    an empty directory all see 0 at first, and only the first to hold the write lock may
+    create the tables; the others then find them there (DESIGN §5)."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return  # the common case, without taking the write lock
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreUnwritable(
+                f"the database was written by a newer statuswatch (schema {version}, this "
+                f"one knows {SCHEMA_VERSION}); upgrade statuswatch or use another state_dir"
+            )
+        for step in range(version, SCHEMA_VERSION):
             for statement in _SCHEMA[step].split(";"):
                 if statement.strip():
                     connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {step + 1}")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        if connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _is_corrupt(error: sqlite3.DatabaseError) -> bool:
@@ -269,20 +466,55 @@ def _is_locked(error: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _translate(error: sqlite3.OperationalError, path: Path) -> StoreError:
+def _translate(error: sqlite3.Error, path: Path) -> StoreError:
+    """One sentence per kind of fault (DESIGN §5, §9: 73, or 75 for a lock)."""
+    text = str(error).lower()
+    code = getattr(error, "sqlite_errorcode", None)
     if _is_locked(error):
         return StoreLocked(f"the database {path} stayed locked by another process; try again")
-    if "readonly" in str(error).lower() or "read-only" in str(error).lower():
-        return StoreUnwritable(f"the database {path} is read-only for this user")
+    if "full" in text or code == sqlite3.SQLITE_FULL or _disk_is_full(path, text):
+        return StoreUnwritable(
+            f"the disk holding {path} is full; nothing of this run was recorded and "
+            "nothing recorded before was lost: free some space and run again"
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreUnwritable(
+            f"the database {path} is read-only for this user (or on a read-only file "
+            "system); make it writable or run as its owner"
+        )
+    if _is_corrupt(error):  # type: ignore[arg-type]
+        return StoreError(
+            f"the database {path} is corrupt; the next `statuswatch check` moves it aside "
+            "and starts a new one"
+        )
+    if "disk i/o" in text or "unable to open" in text:
+        return StoreUnwritable(f"cannot read or write the database {path} ({error})")
     return StoreError(f"the database {path} failed: {error}")
+
+
+def _disk_is_full(path: Path, text: str) -> bool:
+    """SQLite reports a -shm file it could not grow as a plain "disk I/O error"."""
+    if "disk i/o" not in text:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        return False
 
 
 def _move_aside(path: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-    path.rename(aside)
-    for suffix in ("-wal", "-shm"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            companion.rename(aside.with_name(aside.name + suffix))
+    try:
+        path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.rename(aside.with_name(aside.name + suffix))
+    except OSError as error:
+        raise StoreUnwritable(
+            f"the database {path} is corrupt and cannot be moved aside "
+            f"({error.strerror or errno.errorcode.get(error.errno or 0, error)}); "
+            "move it away yourself and run again"
+        ) from None
     return aside
