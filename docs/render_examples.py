@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from statuswatch.model import Kind
+from statuswatch.model import Kind, to_epoch_ms
+from statuswatch.notify.policytext import render_catch_up
 from statuswatch.notify.render import (
     TEMPLATE_FIELDS,
     Message,
@@ -22,6 +23,7 @@ from statuswatch.notify.render import (
     sample_transition,
 )
 
+RESOLVED = "iCloud Backup was unavailable due to scheduled maintenance."
 # Fixed so the output does not change from run to run; 14 May 2024 is a Tuesday.
 NOW = datetime(2024, 5, 14, 16, 14, tzinfo=UTC)
 
@@ -36,6 +38,8 @@ DESCRIPTIONS = {
     Kind.SOURCE_DOWN: "statuswatch has had no data from Apple's feed for longer than"
     " `stale_after`.",
     Kind.SOURCE_UP: "The feed can be read again after a `source_down`.",
+    Kind.STARTING: 'A planned event is about to start (`remind_before`, here the "1h" reminder).',
+    Kind.REMINDER: "A service is still not available (`repeat_every`, here after 12 h).",
 }
 
 
@@ -66,6 +70,31 @@ def main() -> None:
         ]
     )
     print(f"{block(digest)}\n")
+
+    print("### After quiet hours (the catch-up)\n")
+    print(
+        'With `quiet_hours = "22:00-07:00"` and `timezone = "Europe/Paris"`, a maintenance'
+        " that started at 23:10 and ended at 02:40 arrives at 07:00 as one message:\n"
+    )
+    night = datetime(2024, 5, 14, 21, 10, tzinfo=UTC)  # 23:10 CEST
+    morning = night + timedelta(hours=3, minutes=30)  # 02:40 CEST
+    went = sample_transition("maintenance", now=night)
+    assert went.event is not None
+    apple = replace(
+        went.event,
+        epoch_start_ms=to_epoch_ms(night - timedelta(minutes=2)),
+        epoch_end_ms=to_epoch_ms(morning - timedelta(minutes=3)),
+    )
+    went = replace(went, event=apple)
+    back = replace(
+        sample_transition("recovered", now=morning),
+        since=night,
+        event=replace(apple, event_status="completed", message=RESOLVED),
+    )
+    catch_up = render_catch_up(
+        [went, back], timezone="Europe/Paris", window="22:00-07:00", status_page=None
+    )
+    print(f"{block(catch_up)}\n")
 
     print("### Text from the feed is neutralised\n")
     print("A message containing Slack pings, HTML and a line break in the service name:\n")

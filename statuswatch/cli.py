@@ -42,6 +42,8 @@ exit codes:
       to be delivered (they are retried on the next run)
   78  configuration error (the message names the file, the key and the fix), or
       PostgreSQL refused us: wrong password, no such database, missing privileges
+  124 `wait`: --timeout ended the wait before the service was available
+  130 interrupted (Ctrl-C)
   with --nagios, `check` uses the Nagios convention instead:
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 """
@@ -186,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
             "scheduled",
             "source_down",
             "source_up",
+            "starting",
+            "reminder",
         ],
     )
     notify_test.add_argument("--service", default="iCloud Backup")
@@ -231,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DSN",
         help="an empty PostgreSQL database (postgresql://…) or an empty state directory",
     )
+    from statuswatch.cli_policy import add_commands
+
+    add_commands(command, common)
     return parser
 
 
@@ -260,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def classify(error: Exception) -> tuple[int, str]:
     """The exit code and sentence for an exception that reached the top."""
     from statuswatch.clock import ClockError
-    from statuswatch.config import ConfigError
+    from statuswatch.errors import ConfigError
 
     if isinstance(error, ConfigError | ClockError):
         return EXIT_CONFIG, str(error)
@@ -314,14 +321,36 @@ def _configure_logging(args: argparse.Namespace) -> None:
 # -- shared steps ----------------------------------------------------------------------
 
 
-def load(args: argparse.Namespace) -> Settings:
-    """Find and read the config; install the secret redactor on every log handler."""
-    from statuswatch.config import find_config_file, load_settings
+def load(args: argparse.Namespace, cache: list[Any] | None = None) -> Settings:
+    """Find and read the config; install the secret redactor on every log handler.
+
+    With `cache` (a list, for `check`), validated settings are reused from the state
+    directory when nothing they depend on changed (settings_cache.py); the lookup is
+    appended to `cache` so that the caller can save them after a miss.
+    """
+    from statuswatch.configfile import find_config_file
 
     overrides: dict[str, Any] = {}
     if args.state_dir:
         overrides["state_dir"] = Path(args.state_dir)
-    settings = load_settings(find_config_file(args.config), **overrides)
+    path = find_config_file(args.config)
+
+    def validate() -> Settings:
+        from statuswatch.config import load_settings
+
+        return load_settings(path, **overrides)
+
+    settings: Any = None
+    if cache is not None:
+        from statuswatch import settings_cache
+        from statuswatch.settings_view import with_loader
+
+        found = settings_cache.lookup(path, overrides)
+        cache.append(found)
+        if found.settings is not None:
+            settings = with_loader(found.settings, validate)
+    if settings is None:
+        settings = validate()
     _install_redactor(settings)
     if args.log_level is None and not args.debug and settings.log_level is not None:
         logging.getLogger().setLevel(settings.log_level.upper())
@@ -331,7 +360,11 @@ def load(args: argparse.Namespace) -> Settings:
 def _install_redactor(settings: Settings) -> None:
     from statuswatch.secrets import RedactingFilter, Redactor
 
-    redactor = Redactor(url for s in settings.subscribers for url in s.urls)
+    urls = [url for s in settings.subscribers for url in s.urls]
+    heartbeat = getattr(settings, "heartbeat", None)
+    if heartbeat is not None:
+        urls += [url for url in (heartbeat.url, heartbeat.fail_url) if url]
+    redactor = Redactor(urls)
     for handler in logging.getLogger().handlers:
         # Replace, not add: the daemon calls this again on every SIGHUP.
         for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
@@ -375,10 +408,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     from statuswatch.clock import system_clock
     from statuswatch.monitor import Monitor, missing_names
 
-    settings = load(args)
+    cache: list[Any] = []
+    settings = load(args, cache)
     clock = system_clock()
     store = open_store(settings)
     try:
+        if cache and cache[0].settings is None:
+            from statuswatch.settings_cache import save
+
+            save(cache[0], settings)  # after open_store: the state directory exists now
         with store.cycle_lock():
             monitor = Monitor(settings, store, http_client(), clock)
             monitor.recipients.validate()
@@ -468,6 +506,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         sources = store.source_statuses()
         counts = store.outbox_counts()
         leader = store.leader_info()
+        from statuswatch.clock import system_clock
+
+        silences = store.active_silences(system_clock()())
     finally:
         store.close()
     if args.json:
@@ -494,6 +535,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         for source, track in states
                     ],
                     "outbox": counts,
+                    "active_silences": [silence.id for silence in silences],
                     **({} if leader is None else {"leader": _leader_json(leader)}),
                 }
             )
@@ -517,6 +559,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
             "(see `statuswatch outbox`)"
         )
+    if silences:
+        muted = ", ".join(
+            f"{silence.id} ({silence.service or silence.subscriber or silence.kind})"
+            for silence in silences
+        )
+        print(f"silences active: {muted} (see `statuswatch silence list`)")
     if leader is not None:
         print(_leader_line(leader))
     return EXIT_OK
@@ -591,6 +639,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     store = open_store(settings, readonly=True)
     try:
         transitions = store.transitions(since=since, service=args.service)
+        silenced = store.silenced_subscribers()
     finally:
         store.close()
     if args.json:
@@ -598,7 +647,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
         emit([output.dumps(transition_item(t)) for t in transitions])
     elif transitions:
-        emit(output.history_lines(transitions, settings.timezone))
+        emit(output.history_lines(transitions, settings.timezone, silenced))
     else:
         print("No transitions recorded in that period.")
     return EXIT_OK
@@ -624,7 +673,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
     from statuswatch.clock import system_clock
-    from statuswatch.config import ConfigError
+    from statuswatch.errors import ConfigError
     from statuswatch.notify.deliver import send_test
 
     settings = load(args)
@@ -670,7 +719,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 raise UsageError(f"there is no pending or dead outbox row {args.id}")
             print(f"dropped row {args.id}; it will not be delivered.")
             return EXIT_OK
-        rows = store.outbox_rows()
+        rows = store.outbox_rows(("pending", "sending", "dead", "silenced"))
     finally:
         store.close()
     if args.json:
@@ -692,7 +741,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 str(row.transition.kind),
                 row.transition.service or "-",
                 str(row.attempts),
-                "-" if row.status == "dead" else output.when(row.next_attempt_at),
+                "-" if row.status in ("dead", "silenced") else output.when(row.next_attempt_at),
                 row.last_error or "",
             )
         )
@@ -711,6 +760,8 @@ def _outbox_json(row: Any) -> dict[str, object]:
         "attempts": row.attempts,
         "created_at": _iso(row.created_at),
         "next_attempt_at": _iso(row.next_attempt_at),
+        "held_until": _iso(row.held_until),
+        "silence": row.silence_id,
         "last_error": row.last_error,
         "transition": row.transition.to_json(),
     }
@@ -775,6 +826,12 @@ def _open_location(text: str, *, must_exist: bool) -> Store:
     return SqliteStore.open(path)
 
 
+def _policy_command(name: str, args: argparse.Namespace) -> int:
+    from statuswatch import cli_policy
+
+    return int(getattr(cli_policy, name)(args))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "run": cmd_run,
@@ -787,4 +844,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "config": cmd_config,
     "export": cmd_export,
     "store": cmd_store,
+    "silence": lambda args: _policy_command("cmd_silence", args),
+    "wait": lambda args: _policy_command("cmd_wait", args),
 }

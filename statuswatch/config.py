@@ -8,14 +8,21 @@ the key and the fix (the CLI turns it into exit code 78).
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,15 +30,22 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from statuswatch.configfile import find_config_file
+from statuswatch.errors import ConfigError
 from statuswatch.model import Kind
 from statuswatch.secrets import mask_url
+from statuswatch.settings_view import (
+    check_database,
+    database_dsn,
+    source_watched,
+    split_listen,
+    subscriber_wants,
+)
+
+__all__ = ["ConfigError", "Settings", "find_config_file", "load_settings", "split_listen"]
 
 APPLE_MIN_INTERVAL = 30.0
 DEFAULT_SERVICE = "iCloud Backup"
-
-
-class ConfigError(Exception):
-    """A configuration problem, worded for the person who wrote the config."""
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
@@ -68,6 +82,35 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 KINDS = tuple(kind.value for kind in Kind)
 
 
+def _check_quiet_hours(value: str | None) -> str | None:
+    """DESIGN §4a: "22:00-07:00" in the subscriber's zone; kept as text (it is cached)."""
+    if value is None:
+        return None
+    from statuswatch.notify.quiet import QuietWindow
+
+    return str(QuietWindow.parse(value))
+
+
+def _check_offsets(value: list[float] | None) -> list[float] | None:
+    if value is None:
+        return None
+    if any(not 0 < offset <= 30 * 86400 for offset in value):
+        raise ValueError("each offset must be more than 0s and at most 30d, e.g. ['24h', '1h']")
+    return sorted(set(value), reverse=True)
+
+
+def _check_repeat(value: float | None) -> float | None:
+    if value is not None and not 60 <= value <= 30 * 86400:
+        raise ValueError("repeat_every must be between 1m and 30d, e.g. '6h'")
+    return value
+
+
+QuietHours = Annotated[str | None, AfterValidator(_check_quiet_hours)]
+Offsets = Annotated[list[Duration] | None, AfterValidator(_check_offsets)]
+Repeat = Annotated[Duration | None, AfterValidator(_check_repeat)]
+KindList = list[Literal[KINDS]]  # type: ignore[valid-type]
+
+
 class SourceConfig(BaseModel):
     """One feed to poll (`[[sources]]`)."""
 
@@ -102,7 +145,7 @@ class SourceConfig(BaseModel):
     @property
     def watched(self) -> list[str] | None:
         """The configured names, or None for every service in the feed."""
-        return None if self.watches_all else [name.strip() for name in self.services]
+        return source_watched(self.services)
 
 
 class SubscriberConfig(BaseModel):
@@ -121,6 +164,11 @@ class SubscriberConfig(BaseModel):
     digest: bool | None = None
     title_template: str | None = None
     body_template: str | None = None
+    # DESIGN §4a policies; None: the top-level setting of the same name.
+    quiet_hours: QuietHours = None
+    urgent: KindList | None = None
+    remind_before: Offsets = None
+    repeat_every: Repeat = None
 
     @model_validator(mode="after")
     def _check(self) -> SubscriberConfig:
@@ -147,11 +195,7 @@ class SubscriberConfig(BaseModel):
         return self
 
     def wants(self, kind: str, service: str | None) -> bool:
-        if self.kinds is not None and kind not in self.kinds:
-            return False
-        if service is None or self.services is None:
-            return True
-        return service.casefold() in {name.strip().casefold() for name in self.services}
+        return subscriber_wants(self.kinds, self.services, kind, service)
 
 
 def _check_timezone(name: str) -> None:
@@ -182,11 +226,6 @@ def parse_listen(value: Any) -> str:
     return text
 
 
-def split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 class HttpConfig(BaseModel):
     """`[http]`: the read-only web surface of `statuswatch run` (DESIGN §8)."""
 
@@ -215,6 +254,39 @@ class HttpConfig(BaseModel):
     @property
     def port(self) -> int:
         return split_listen(self.listen)[1]
+
+
+def _check_ping_url(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://", value.strip()):
+        raise ValueError(
+            f"{mask_url(value)!r} is not an http:// or https:// URL "
+            "(e.g. https://hc-ping.com/<your check's UUID>)"
+        )
+    return None if value is None else value.strip()
+
+
+PingUrl = Annotated[str | None, AfterValidator(_check_ping_url)]
+
+
+class HeartbeatConfig(BaseModel):
+    """`[heartbeat]`: a dead-man's switch for statuswatch itself (DESIGN §4a)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Requested after every cycle in which every source answered (repr=False: these URLs
+    # carry the check's secret token).
+    url: PingUrl = Field(default=None, repr=False)
+    # Requested instead after a cycle in which a source did not answer.
+    fail_url: PingUrl = Field(default=None, repr=False)
+    timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _check(self) -> HeartbeatConfig:
+        if self.url is None and self.fail_url is None:
+            raise ValueError("[heartbeat] needs url (and optionally fail_url)")
+        if not 0 < self.timeout <= 60:
+            raise ValueError("timeout must be between 0s and 1m")
+        return self
 
 
 class ExportConfig(BaseModel):
@@ -250,6 +322,12 @@ class Settings(BaseSettings):
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     http: HttpConfig | None = None
     export: ExportConfig | None = None
+    heartbeat: HeartbeatConfig | None = None
+    # DESIGN §4a defaults for every subscriber that does not set its own.
+    quiet_hours: QuietHours = None
+    urgent: KindList = Field(default_factory=list)
+    remind_before: Offsets = None
+    repeat_every: Repeat = None
     # DESIGN §5 "Two machines": the store in PostgreSQL instead of SQLite (repr=False: the
     # DSN may hold a password).
     database: str | None = Field(default=None, repr=False)
@@ -258,7 +336,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         _check_timezone(self.timezone)
-        _check_database(self.database, self.database_file)
+        check_database(self.database, self.database_file)
         if self.timeout <= 0:
             raise ValueError("timeout must be more than 0s")
         _unique("sources", [source.name for source in self.sources])
@@ -289,41 +367,7 @@ class Settings(BaseSettings):
     def database_dsn(self) -> str | None:
         """The PostgreSQL DSN from `database` or the file `database_file` names (None:
         SQLite). `${VAR}` in database_file is expanded, e.g. ${CREDENTIALS_DIRECTORY}."""
-        if self.database is not None:
-            return self.database.strip()
-        if self.database_file is None:
-            return None
-        path = Path(os.path.expandvars(self.database_file)).expanduser()
-        if "$" in str(path):
-            raise ConfigError(
-                f"database_file {self.database_file!r} names a variable that is not set "
-                "(under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY)"
-            )
-        try:
-            text = path.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(
-                f"cannot read database_file {path}: {error.strerror}; it must hold the "
-                "PostgreSQL DSN (postgresql://USER:PASSWORD@HOST/DBNAME)"
-            ) from None
-        try:
-            _check_database(text, None)
-        except ValueError as error:
-            raise ConfigError(f"database_file {path}: {error}") from None
-        return text
-
-
-def _check_database(database: str | None, database_file: str | None) -> None:
-    if database is not None and database_file is not None:
-        raise ValueError("set either database or database_file, not both")
-    if database is None:
-        return
-    if not re.match(r"^postgres(ql)?://", database.strip()):
-        # Never echo the value: it may be a DSN with a password in an unexpected form.
-        raise ValueError(
-            "database must be a PostgreSQL URL such as "
-            "postgresql://USER:PASSWORD@HOST:5432/DBNAME (leave it out to use SQLite)"
-        )
+        return database_dsn(self.database, self.database_file)
 
 
 def _unique(what: str, names: list[str]) -> None:
@@ -332,31 +376,6 @@ def _unique(what: str, names: list[str]) -> None:
         if name in seen:
             raise ValueError(f"two {what} are named {name!r}; each needs its own name")
         seen.add(name)
-
-
-def find_config_file(explicit: str | None = None) -> Path | None:
-    """`--config` > $STATUSWATCH_CONFIG > $CONFIGURATION_DIRECTORY > XDG > /etc.
-
-    A file named explicitly must exist; the others are optional.
-    """
-    named = explicit or os.environ.get("STATUSWATCH_CONFIG")
-    if named:
-        path = Path(named).expanduser()
-        if not path.is_file():
-            origin = "--config" if explicit else "STATUSWATCH_CONFIG"
-            raise ConfigError(
-                f"the config file {path} (from {origin}) does not exist; "
-                "create it from config.example.toml or fix the path"
-            )
-        return path
-    candidates = []
-    if os.environ.get("CONFIGURATION_DIRECTORY"):
-        first = os.environ["CONFIGURATION_DIRECTORY"].split(":")[0]
-        candidates.append(Path(first) / "statuswatch.toml")
-    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    candidates.append(Path(xdg) / "statuswatch" / "statuswatch.toml")
-    candidates.append(Path("/etc/statuswatch/statuswatch.toml"))
-    return next((path for path in candidates if path.is_file()), None)
 
 
 def load_settings(path: Path | None, **overrides: Any) -> Settings:
@@ -380,6 +399,7 @@ _FIELD_NAMES = {
     "subscribers": list(SubscriberConfig.model_fields),
     "http": list(HttpConfig.model_fields),
     "export": list(ExportConfig.model_fields),
+    "heartbeat": list(HeartbeatConfig.model_fields),
     "": list(Settings.model_fields),
 }
 
@@ -404,7 +424,11 @@ def describe_validation_error(error: ValidationError) -> str:
     if kind in ("literal_error", "enum"):
         return f"{key}: {message[0].lower()}{message[1:]} (got {problem.get('input')!r})"
     value = problem.get("input")
-    shown = "" if isinstance(value, dict | list) or key.endswith("urls") else f" (got {value!r})"
+    shown = (
+        ""
+        if isinstance(value, dict | list) or key.endswith(("urls", "url"))
+        else f" (got {value!r})"
+    )
     return f"{key}: {message}{shown}"
 
 
@@ -427,6 +451,9 @@ def public_view(settings: Settings) -> str:
         data["database"] = mask_dsn(data["database"])
     for subscriber in data.get("subscribers", []):
         subscriber["urls"] = [mask_url(url) for url in subscriber.get("urls", [])]
+    for key in ("url", "fail_url"):
+        if key in data.get("heartbeat", {}):
+            data["heartbeat"][key] = mask_url(data["heartbeat"][key])
     lines = []
     for key, value in data.items():
         if key not in ("sources", "subscribers") and not isinstance(value, dict):

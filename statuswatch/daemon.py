@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from statuswatch import sdnotify
 from statuswatch.clock import system_clock
 from statuswatch.config import ConfigError, Settings, SourceConfig
+from statuswatch.model import Observation
 from statuswatch.monitor import Monitor, SourceOutcome
 from statuswatch.notify.deliver import validate_subscribers
 from statuswatch.stats import DaemonStats
@@ -62,7 +63,8 @@ def status_line(outcomes: dict[str, SourceOutcome], pending: int, role: str | No
     last = None
     for outcome in outcomes.values():
         if outcome.ok:
-            parts.extend(f"{o.service}: {o.state}" for o in outcome.observations)
+            if outcome.observations:
+                parts.append(_states_text(outcome.observations))
         else:
             parts.append(f"{outcome.config.name}: no data")
         last = outcome.at if last is None else max(last, outcome.at)
@@ -70,6 +72,23 @@ def status_line(outcomes: dict[str, SourceOutcome], pending: int, role: str | No
         parts.append(f"last poll {last.strftime('%H:%M:%S')} UTC")
     parts.append(f"{pending} pending")
     return " · ".join(parts)
+
+
+_STATES_TEXT: dict[int, tuple[tuple[Observation, ...], str]] = {}
+
+
+def _states_text(observations: tuple[Observation, ...]) -> str:
+    """`A: available · B: outage`, kept while the poll hands back the same observations
+    (evaluate.Evaluator returns the very same tuple when nothing changed)."""
+    key = id(observations)
+    known = _STATES_TEXT.get(key)
+    if known is not None and known[0] is observations:
+        return known[1]
+    text = " · ".join(f"{o.service}: {o.state}" for o in observations)
+    if len(_STATES_TEXT) > 16:
+        _STATES_TEXT.clear()
+    _STATES_TEXT[key] = (observations, text)
+    return text
 
 
 class Daemon:
@@ -113,6 +132,10 @@ class Daemon:
         # Their INFO lines ("Running job …" every poll) would drown the transitions.
         for noisy in ("apscheduler", "apprise", "uvicorn"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+        # psycopg's pool logs every failed reconnection in several lines; the election
+        # and the poll already say it once, in one sentence (shown again with --debug).
+        if log.getEffectiveLevel() > logging.DEBUG:
+            logging.getLogger("psycopg").setLevel(logging.CRITICAL)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stopping.set)
@@ -204,6 +227,8 @@ class Daemon:
             self._unschedule_sources()
 
     def _send_status(self) -> None:
+        if not self.notifier.enabled:
+            return  # outside systemd nobody reads the line: do not build it every poll
         role = self.election.describe() if self.election is not None else None
         try:
             pending = self.store.outbox_counts()["pending"]
@@ -272,6 +297,7 @@ class Daemon:
         self.outcomes[source_name] = outcome
         self._after_poll(source, outcome)
         self._send_status()
+        await self.monitor.heartbeat(all(o.ok for o in self.outcomes.values()))
 
     def _store_failed(self, source: SourceConfig, error: str) -> None:
         failures = self.failures.get(source.name, 0) + 1
@@ -469,7 +495,7 @@ class Daemon:
             settings=lambda: self.settings,
             clock=self.clock,
             stats=self.stats,
-            leader=lambda: bool(getattr(self, "is_leader", True)),
+            leader=lambda: self.election is None or self.election.is_leader,
         )
         server = WebServer(build_app(context), wanted)
         try:

@@ -53,10 +53,18 @@ class Kind(StrEnum):
     SCHEDULED = "scheduled"
     SOURCE_DOWN = "source_down"
     SOURCE_UP = "source_up"
+    # DESIGN §4a policy messages: never stored as transitions, queued through the outbox.
+    STARTING = "starting"
+    REMINDER = "reminder"
 
     @property
     def is_source_kind(self) -> bool:
         return self in (Kind.SOURCE_DOWN, Kind.SOURCE_UP)
+
+    @property
+    def is_policy_kind(self) -> bool:
+        """A reminder about a state, not a change of it (DESIGN §4a)."""
+        return self in (Kind.STARTING, Kind.REMINDER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +140,9 @@ class Poll:
     ok: bool
     observations: tuple[Observation, ...] = ()
     error: str | None = None
+    # Those of `observations` that differ from the previous poll advanced onto the same
+    # track (evaluate.Evaluator); the others change nothing. None: look at all of them.
+    changed: tuple[Observation, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,26 +16,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statuswatch.clock import Clock
-from statuswatch.config import ConfigError, Settings, SourceConfig, SubscriberConfig
 from statuswatch.describe import describe_transition
-from statuswatch.evaluate import observe
+from statuswatch.errors import ConfigError
+from statuswatch.evaluate import Evaluator
 from statuswatch.model import Observation, Poll, Snapshot, Transition, to_epoch_ms
 from statuswatch.notify.targets import Target, subscriber_targets
 from statuswatch.sources.apple import (
     STATUS_PAGES,
     AppleSource,
     FeedFormatError,
+    FeedParser,
     FetchError,
     feed_url,
-    parse_feed,
 )
 from statuswatch.sources.http import display_url
-from statuswatch.store import FeedCache, OutboxEntry, Store, body_hash
-from statuswatch.tracker import SourceTrack, TrackerSettings, advance
+from statuswatch.store import FeedCache, OutboxEntry, PolicyEntry, Store, body_hash
+from statuswatch.tracker import SourceTrack, TrackerSettings, advance, service_key
 
 if TYPE_CHECKING:
     import httpx
 
+    from statuswatch.config import Settings, SourceConfig, SubscriberConfig
     from statuswatch.notify.deliver import DeliveryReport
 
 log = logging.getLogger("statuswatch.monitor")
@@ -60,6 +61,21 @@ class SourceOutcome:
     warnings: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # "'X' is not in the feed (did you mean…)"
     track: SourceTrack | None = None
+    changed: tuple[Observation, ...] | None = None  # see Evaluator and Poll.changed
+    evaluation: int = 0  # which Evaluator call made `observations`
+
+
+@dataclass(slots=True)
+class _Incremental:
+    """Per source, across polls: what lets a poll do only the work of what changed."""
+
+    evaluator: Evaluator
+    parser: FeedParser = field(default_factory=FeedParser)
+    digest: str | None = None  # of the body `snapshot` was parsed from
+    snapshot: Snapshot | None = None
+    evaluations: int = 0
+    tracked: int = -1  # the evaluation whose observations `after` was advanced with
+    after: SourceTrack | None = None  # the track the last record() wrote
 
 
 @dataclass(slots=True)
@@ -67,6 +83,7 @@ class CycleReport:
     at: datetime
     sources: list[SourceOutcome]
     deliveries: DeliveryReport | None = None
+    heartbeat: str | None = None  # the warning, when the heartbeat failed
 
     @property
     def transitions(self) -> list[Transition]:
@@ -130,7 +147,7 @@ class Monitor:
         self.client = client
         self.clock = clock
         self.recipients = Recipients(settings)
-        self._parsed: dict[str, tuple[str, Snapshot]] = {}
+        self._incremental: dict[tuple[str, tuple[str, ...] | None], _Incremental] = {}
         # A changed body and its validators wait here until record() writes them with the
         # poll, so a crash in between cannot leave validators that skip an unseen change.
         self._pending_feed: dict[str, FeedCache] = {}
@@ -145,7 +162,17 @@ class Monitor:
         report = CycleReport(at=at, sources=recorded)
         if deliver:
             report.deliveries = await self.deliver_due()
+        report.heartbeat = await self.heartbeat(all(outcome.ok for outcome in recorded))
         return report
+
+    async def heartbeat(self, ok: bool) -> str | None:
+        """DESIGN §4a: ping `[heartbeat]` after a cycle; a failure is only a warning."""
+        config = getattr(self.settings, "heartbeat", None)
+        if config is None:
+            return None
+        from statuswatch.notify.heartbeat import ping
+
+        return await ping(self.client, config, ok)
 
     async def poll_source(self, source: SourceConfig) -> SourceOutcome:
         """One poll of one source, recorded (the daemon's per-source job)."""
@@ -175,9 +202,11 @@ class Monitor:
                 error=f"{display_url(source.url)} answered 304 Not Modified to a request "
                 "that had nothing cached; the server is misbehaving",
             )
-        digest = body_hash(body)
+        # A 304: the stored body's hash is known; nothing to hash, decompress or parse again.
+        digest = cache.body_hash if result.not_modified and cache.body_hash else body_hash(body)
+        memory = self._memory(config)
         try:
-            snapshot = self._parse(config.name, digest, body)
+            snapshot = self._parse(memory, digest, body)
         except FeedFormatError as error:
             if result.not_modified:
                 self.store.forget_validators(config.name)
@@ -186,7 +215,9 @@ class Monitor:
                 config, at, ok=False, error=f"the feed at {where} is unusable: {error}"
             )
         outcome = SourceOutcome(config, at, ok=True, warnings=list(snapshot.warnings))
-        outcome.observations = observe(snapshot, config.watched, to_epoch_ms(at))
+        outcome.observations, outcome.changed = memory.evaluator.observe(snapshot, to_epoch_ms(at))
+        memory.evaluations += 1
+        outcome.evaluation = memory.evaluations
         outcome.missing = _missing_services(config, snapshot)
         if digest != cache.body_hash or result.validators != cache.validators:
             outcome_feed = FeedCache(validators=result.validators, body_hash=digest, body=body)
@@ -199,12 +230,17 @@ class Monitor:
         """Track the poll and write it, with its outbox rows, in one transaction."""
         name = outcome.config.name
         before = self.store.load_track(name)
+        memory = self._memory(outcome.config)
+        # Poll.changed holds only if `before` is what the previous evaluation was tracked
+        # into (the store hands back the very object it wrote while nobody else wrote).
+        follows = memory.after is before and memory.tracked == outcome.evaluation - 1
         poll = Poll(
             source=name,
             at=outcome.at,
             ok=outcome.ok,
             observations=outcome.observations,
             error=outcome.error,
+            changed=outcome.changed if outcome.ok and follows else None,
         )
         settings = TrackerSettings(
             confirm=self.settings.confirm, stale_after=timedelta(seconds=self.settings.stale_after)
@@ -222,11 +258,74 @@ class Monitor:
             feed=self._pending_feed.pop(name, None),
         )
         outcome.track = after
+        memory.after = after
+        if outcome.ok:
+            memory.tracked = outcome.evaluation
+        if outcome.ok:
+            self.queue_policies(outcome, after)
         for warning in outcome.warnings:
             log.warning("%s: %s", name, warning)
         for transition in outcome.transitions:
             log.info("%s", describe_transition(transition))
         return outcome
+
+    def queue_policies(self, outcome: SourceOutcome, track: SourceTrack) -> int:
+        """DESIGN §4a `starting` and `reminder` messages due after this poll, queued at
+        most once per (subscriber, target, policy, event/offset or period) key."""
+        subscribers = [
+            s
+            for s in self.settings.subscribers
+            if getattr(s, "remind_before", None)
+            or getattr(s, "repeat_every", None)
+            or getattr(self.settings, "remind_before", None)
+            or getattr(self.settings, "repeat_every", None)
+        ]
+        if not subscribers:
+            return 0
+        from statuswatch.notify.policy import due_reminders, due_starting, policy_of
+
+        name, now = outcome.config.name, outcome.at
+        states = {
+            o.service: t.state
+            for o in outcome.observations
+            for t in [track.services.get(service_key(o.service))]
+            if t is not None and t.state is not None
+        }
+        redirects = {o.service: o.redirect_url for o in outcome.observations}
+        watched = [
+            t for t in track.services.values() if t.service in redirects and t.state is not None
+        ]
+        first_seen: dict[str, datetime] | None = None
+        entries: list[PolicyEntry] = []
+        for subscriber in subscribers:
+            policy = policy_of(subscriber, self.settings)
+            due = []
+            if policy.remind_before:
+                if first_seen is None:
+                    first_seen = self.store.planned_first_seen(name)
+                due += due_starting(
+                    subscriber.name, policy, name, outcome.observations, states, first_seen, now
+                )
+            if policy.repeat_every:
+                due += due_reminders(subscriber.name, policy, name, watched, redirects, now)
+            for item in due:
+                if not subscriber.wants(str(item.kind), item.transition.service):
+                    continue
+                entries.extend(
+                    PolicyEntry(
+                        item.key_for(target.key),
+                        subscriber.name,
+                        target.key,
+                        target.label,
+                        item.transition,
+                        item.extra,
+                    )
+                    for target in self.recipients.targets(subscriber.name)
+                )
+        queued = self.store.queue_policy(entries, now) if entries else 0
+        if queued:
+            log.info("%s: queued %d reminder message(s)", name, queued)
+        return queued
 
     async def deliver_due(self) -> DeliveryReport | None:
         """Deliver outbox rows that are due. Imports apprise only when there are some."""
@@ -240,16 +339,29 @@ class Monitor:
 
             return DeliveryReport.waiting_in(self.store)
         from statuswatch.notify.deliver import Deliverer
+        from statuswatch.settings_view import full_settings
 
+        # Delivery works on the real, validated settings (a cached view is not enough for
+        # every policy), loaded now if this run started from settings_cache.py.
+        settings = full_settings(self.settings)
+        if settings is not self.settings:
+            self.settings, self.recipients = settings, Recipients(settings)
         deliverer = Deliverer(self.settings, self.store, self.clock, self.recipients)
         return await deliverer.deliver_due()
 
-    def _parse(self, source: str, digest: str, body: bytes) -> Snapshot:
-        cached = self._parsed.get(source)
-        if cached is not None and cached[0] == digest:
-            return cached[1]
-        snapshot = parse_feed(body)
-        self._parsed[source] = (digest, snapshot)
+    def _memory(self, config: SourceConfig) -> _Incremental:
+        watched = config.watched
+        key = (config.name, None if watched is None else tuple(watched))
+        memory = self._incremental.get(key)
+        if memory is None:
+            memory = self._incremental[key] = _Incremental(Evaluator(watched))
+        return memory
+
+    def _parse(self, memory: _Incremental, digest: str, body: bytes) -> Snapshot:
+        if memory.snapshot is not None and memory.digest == digest:
+            return memory.snapshot
+        snapshot = memory.parser.parse(body)
+        memory.digest, memory.snapshot = digest, snapshot
         return snapshot
 
     def _archive(self, source: str, at: datetime, body: bytes) -> None:

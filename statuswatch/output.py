@@ -119,9 +119,14 @@ def nagios_check(report: CycleReport) -> tuple[int, str]:
     return code, f"STATUSWATCH {label} - {summary} | {perfdata}"
 
 
-def history_lines(transitions: Iterable[Transition], timezone: str = "UTC") -> list[str]:
+def history_lines(
+    transitions: Iterable[Transition],
+    timezone: str = "UTC",
+    silenced: dict[int, list[str]] | None = None,
+) -> list[str]:
     """One line per transition: when (in `timezone`), source, kind, what changed, and
-    Apple's messageId when an event caused it."""
+    Apple's messageId when an event caused it; `silenced` (transition id -> subscribers)
+    marks the notifications a silence kept back (DESIGN §4a)."""
     from statuswatch.notify.timefmt import zone_or_utc
 
     zone = zone_or_utc(timezone)
@@ -129,9 +134,11 @@ def history_lines(transitions: Iterable[Transition], timezone: str = "UTC") -> l
     for transition in transitions:
         event = f"  [event {transition.event_id}]" if transition.event_id else ""
         what = describe_transition(transition, zone=zone, with_time=False)
+        muted = (silenced or {}).get(transition.id or -1)
+        note = f"  (silenced for {', '.join(muted)})" if muted else ""
         lines.append(
             f"{stamp(transition.at, zone)}  {transition.source:<10} {transition.kind:<12} "
-            f"{what}{event}"
+            f"{what}{event}{note}"
         )
     return lines
 

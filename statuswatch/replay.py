@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from statuswatch.evaluate import observe
+from statuswatch.evaluate import Evaluator
 from statuswatch.model import Poll, Transition, to_epoch_ms
-from statuswatch.sources.apple import FeedFormatError, parse_feed
+from statuswatch.sources.apple import FeedFormatError, FeedParser
 from statuswatch.tracker import SourceTrack, TrackerSettings, advance
 
 SNAPSHOT_SUFFIXES = frozenset({".json", ".js", ".txt", ""})
@@ -71,19 +71,29 @@ def replay(
     """Yield, per file, the transitions it causes and the parse error if it was rejected.
 
     A rejected file is a failed poll: every service is unknown for it (DESIGN §2).
+    Work per snapshot follows what changed since the previous one: unchanged services
+    are neither parsed, evaluated nor tracked again (FeedParser, Evaluator, Poll.changed).
     """
     settings = TrackerSettings(confirm=confirm)
     track = SourceTrack()
+    parser = FeedParser()
+    evaluator = Evaluator(services)
     for item in files:
         error = None
         try:
-            snapshot = parse_feed(item.path.read_bytes())
+            snapshot = parser.parse(item.path.read_bytes())
         except FeedFormatError as problem:
             error = str(problem)
             poll = Poll(source=source, at=item.at, ok=False, error=error)
         else:
-            observations = observe(snapshot, services, to_epoch_ms(item.at))
-            poll = Poll(source=source, at=item.at, ok=True, observations=observations)
+            observations, changed = evaluator.observe(snapshot, to_epoch_ms(item.at))
+            poll = Poll(
+                source=source,
+                at=item.at,
+                ok=True,
+                observations=observations,
+                changed=changed,
+            )
         track, transitions = advance(track, poll, settings)
         transitions.sort(key=lambda t: (t.service or "").casefold())
         yield item, transitions, error

@@ -76,7 +76,7 @@ def advance(
     health, transitions = _advance_health(track.health, poll, settings.stale_after)
     services = dict(track.services)
     announced = set(track.announced)
-    for observation in poll.observations:
+    for observation in _to_look_at(track, poll):
         key = service_key(observation.service)
         previous = services.get(key) or ServiceTrack(service=observation.service)
         current, transition = _advance_service(previous, observation, poll, settings.confirm)
@@ -87,6 +87,24 @@ def advance(
         transitions.extend(_announce_planned(current, observation, poll, announced))
     new_track = SourceTrack(services=services, health=health, announced=frozenset(announced))
     return new_track, transitions
+
+
+def _to_look_at(track: SourceTrack, poll: Poll) -> tuple[Observation, ...]:
+    """Every observation, or (with Poll.changed) only those that can change something:
+    the changed ones and those of services with a new state waiting for confirmation.
+    An unchanged observation of a settled service confirms nothing and announces nothing
+    new, since it did all of that when it was first seen."""
+    if poll.changed is None:
+        return poll.observations
+    pending = {key for key, service in track.services.items() if service.candidate is not None}
+    if not pending:
+        return poll.changed
+    changed = {id(observation) for observation in poll.changed}
+    return tuple(
+        observation
+        for observation in poll.observations
+        if id(observation) in changed or service_key(observation.service) in pending
+    )
 
 
 def _advance_health(

@@ -196,3 +196,38 @@ def test_state_dir_under_a_file_is_unwritable(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreUnwritable, match="cannot create the state directory"):
         SqliteStore.open(blocker / "state")
+
+
+def test_a_version_1_database_is_migrated_keeping_its_outbox(tmp_path: Path) -> None:
+    import sqlite3
+
+    from statuswatch.store.sqlite import _SCHEMA
+
+    state = tmp_path / "state"
+    state.mkdir()
+    old = sqlite3.connect(state / "statuswatch.db")
+    old.executescript(_SCHEMA[0])
+    old.execute(
+        "INSERT INTO transitions (id, source, service, kind, from_state, to_state, at)"
+        " VALUES (1, 'apple', 'iCloud Backup', 'recovered', 'maintenance', 'available', 1.0)"
+    )
+    old.execute(
+        "INSERT INTO outbox (transition_id, subscriber, target_key, target_label, status,"
+        " created_at, next_attempt_at) VALUES (1, 'me', 'k', 'json://x', 'dead', 1.0, 1.0)"
+    )
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    store = SqliteStore.open(state)
+    try:
+        (row,) = store.outbox_rows(("dead",))
+        assert (row.subscriber, row.kind, row.policy_key, row.held_until) == (
+            "me",
+            "recovered",
+            None,
+            None,
+        )
+        version = store._db.execute("PRAGMA user_version").fetchone()[0]
+        assert version == 2
+    finally:
+        store.close()

@@ -14,7 +14,14 @@ import pytest
 
 from statuswatch.model import Event, Kind, State, Transition
 from statuswatch.sources.http import Validators
-from statuswatch.store import FeedCache, OutboxEntry, SqliteStore, Store, StoreLocked
+from statuswatch.store import (
+    FeedCache,
+    OutboxEntry,
+    PolicyEntry,
+    SqliteStore,
+    Store,
+    StoreLocked,
+)
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
 
 T0 = datetime(2025, 6, 19, 17, 45, 29, tzinfo=UTC)
@@ -89,7 +96,13 @@ def test_empty_store_has_nothing(store: Store) -> None:
     assert store.service_states() == []
     assert store.source_statuses() == {}
     assert store.transitions() == []
-    assert store.outbox_counts() == {"pending": 0, "sending": 0, "dead": 0, "sent": 0}
+    assert store.outbox_counts() == {
+        "pending": 0,
+        "sending": 0,
+        "dead": 0,
+        "sent": 0,
+        "silenced": 0,
+    }
     assert store.next_due() is None
     assert store.load_feed_cache("apple") == FeedCache()
 
@@ -297,3 +310,82 @@ def test_writes_made_inside_a_cycle_are_kept(opener: Opener) -> None:
             "apple", T0, SourceTrack(), _track(State.AVAILABLE), [_transition()], [[]]
         )
     assert len(second.transitions()) == 1
+
+
+# -- policies (DESIGN §4a) ---------------------------------------------------------------
+
+
+def _policy(key: str, subscriber: str = "sub0") -> PolicyEntry:
+    reminder = replace(_transition(), kind=Kind.REMINDER, to_state=State.MAINTENANCE)
+    return PolicyEntry(key, subscriber, "key0", "json://127.0.0.1/0", reminder, {"period": 2})
+
+
+def test_a_policy_message_is_queued_once_per_key_from_any_connection(opener: Opener) -> None:
+    first, second = opener(), opener()
+    assert first.queue_policy([_policy("reminder:a"), _policy("reminder:b")], T0) == 2
+    assert second.queue_policy([_policy("reminder:a")], T0 + timedelta(minutes=1)) == 0
+    rows = second.outbox_rows(("pending",))
+    assert [(row.kind, row.policy_key, row.extra) for row in rows] == [
+        ("reminder", "reminder:a", {"period": 2}),
+        ("reminder", "reminder:b", {"period": 2}),
+    ]
+    assert rows[0].transition.service == "iCloud Backup"
+    assert rows[0].transition.event == EVENT
+    # Dropping the row does not let the same key be queued again.
+    assert second.drop(rows[0].id) == 1
+    assert first.queue_policy([_policy("reminder:a")], T0) == 0
+    assert first.policy_keys_with_prefix("reminder:") == {"reminder:a", "reminder:b"}
+    # Keys are forgotten after 90 days (a queued one sweeps the old ones).
+    assert first.queue_policy([_policy("reminder:c")], T0 + timedelta(days=91)) == 1
+    assert first.policy_keys_with_prefix("reminder:") == {"reminder:c"}
+
+
+def test_held_rows_wait_and_silenced_rows_are_kept_but_never_due(store: Store) -> None:
+    held, muted = _queue(store, count=2)
+    assert store.claim(held, T0, "me") and store.claim(muted, T0, "me")
+    until = T0 + timedelta(hours=8)
+    store.hold([held], until)
+    silence = store.add_silence(
+        service="iCloud Backup",
+        subscriber=None,
+        kind=None,
+        starts_at=T0,
+        ends_at=T0 + timedelta(hours=2),
+        comment="known",
+        created_at=T0,
+        created_by="test",
+    )
+    store.mark_silenced([muted], silence, T0)
+    assert store.outbox_rows(("pending",), due_before=T0 + timedelta(hours=1)) == []
+    (row,) = store.outbox_rows(("pending",), due_before=until)
+    assert (row.id, row.held_until) == (held, until)
+    (quiet,) = store.outbox_rows(("silenced",))
+    assert (quiet.id, quiet.silence_id) == (muted, silence)
+    assert store.outbox_counts()["silenced"] == 1
+    assert store.next_due() == until
+
+
+def test_silences_are_listed_active_then_expired(store: Store) -> None:
+    ids = [
+        store.add_silence(
+            service=None,
+            subscriber="sub0",
+            kind=kind,
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=2),
+            comment=None,
+            created_at=T0,
+            created_by=None,
+        )
+        for kind in ("outage", "maintenance")
+    ]
+    assert [s.id for s in store.active_silences(T0 + timedelta(minutes=5))] == ids
+    assert store.active_silences(T0 - timedelta(minutes=5)) == []
+    assert store.expire_silence(ids[0], T0 + timedelta(minutes=10))
+    assert not store.expire_silence(ids[0], T0 + timedelta(minutes=11))
+    assert not store.expire_silence(999, T0)
+    later = T0 + timedelta(minutes=20)
+    assert [s.id for s in store.active_silences(later)] == [ids[1]]
+    listed = store.silences(later)
+    assert [(s.id, s.active(later)) for s in listed] == [(ids[0], False), (ids[1], True)]
+    assert store.silences(T0 + timedelta(days=30)) == []

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from statuswatch.store import DB_NAME, SqliteStore, StoreError
-from tests.feedserver import FeedServer
+from statuswatch.store import DB_NAME, SCHEMA_VERSION, SqliteStore, StoreError
+from tests.peers import FeedServer
 from tests.test_cli_check import (
     BUSY_FEED,
     NEXT_FEED,
@@ -85,7 +85,8 @@ def test_twenty_processes_opening_an_empty_state_dir_at_the_same_instant_all_suc
         outcomes += [out.get(timeout=60) for _ in workers]
         for worker in workers:
             worker.join(timeout=60)
-        assert sqlite3.connect(folder / DB_NAME).execute("PRAGMA user_version").fetchone() == (1,)
+        version = sqlite3.connect(folder / DB_NAME).execute("PRAGMA user_version").fetchone()
+        assert version == (SCHEMA_VERSION,)
     assert outcomes == ["ok"] * 60
 
 

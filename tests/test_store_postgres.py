@@ -29,7 +29,7 @@ from statuswatch.store import (
 from statuswatch.store.copy import _columns, _tables, table_counts
 from statuswatch.store.postgres import SCHEMA_VERSION, PostgresStore
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.pgcluster import PASSWORD, PgCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +105,8 @@ def test_nodes_starting_at_once_on_an_empty_database_migrate_it_once(pg_database
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert results == [{"pending": 0, "sending": 0, "dead": 0, "sent": 0}] * 6
+    counts = {"pending": 0, "sending": 0, "dead": 0, "sent": 0, "silenced": 0}
+    assert results == [counts] * 6
     store = PostgresStore.open(pg_database)
     try:
         rows = store._reader().execute("SELECT version FROM statuswatch_schema").fetchall()

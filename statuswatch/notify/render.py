@@ -84,6 +84,8 @@ _TITLE_EMOJI: dict[Kind, str] = {
     Kind.SCHEDULED: "📅",
     Kind.SOURCE_DOWN: "⚠️",
     Kind.SOURCE_UP: "",
+    Kind.STARTING: "⏰",
+    Kind.REMINDER: "⏳",
 }
 _STATE_EMOJI: dict[State, str] = {
     State.AVAILABLE: "✅",
@@ -475,6 +477,10 @@ def _digest_label(facts: _Facts) -> str:
         return f"feed ({facts.source}) unreadable"
     if kind == Kind.SOURCE_UP:
         return f"feed ({facts.source}) readable again"
+    if kind == Kind.STARTING:
+        return f"{service}: {_planned_noun(facts).removeprefix('an ')} starts soon"
+    if kind == Kind.REMINDER:
+        return f"{service}: still {_STATE_NOW[State(facts.transition.to_state)]}"
     return f"{service}: {_STATE_BEFORE[State(kind.value)]}"
 
 
@@ -537,6 +543,15 @@ def render(
 def _message(
     facts: _Facts, timezone: str, title_template: str | None, body_template: str | None
 ) -> Message:
+    if facts.kind.is_policy_kind:
+        # DESIGN §4a reminders have words of their own (policytext.py); templates shape
+        # the messages about changes only.
+        from statuswatch.notify.policytext import render_policy
+
+        title, body = render_policy(
+            facts.transition, timezone=timezone, status_page=facts.status_page
+        )
+        return Message(title=title, body=body, kinds=(facts.kind.value,))
     title = cap(clean(_default_title(facts), one_line=True), TITLE_MAX)
     body = _default_body(facts)
     if title_template is not None or body_template is not None:
@@ -602,6 +617,10 @@ def _importance(facts: _Facts) -> float:
         return 8
     if kind == Kind.SOURCE_UP:
         return 9
+    if kind == Kind.STARTING:
+        return 7
+    if kind == Kind.REMINDER:
+        return 6
     rank = 5 - State(facts.transition.to_state).severity  # outage 1 … maintenance 4
     return rank + (0.5 if kind == Kind.INITIAL else 0)
 

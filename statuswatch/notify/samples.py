@@ -44,6 +44,32 @@ def sample_transition(
         return Transition(
             source, service, chosen, State.MAINTENANCE, State.AVAILABLE, now, since, event
         )
+    if chosen == Kind.STARTING:
+        # The "1h" reminder of tomorrow's window, due one hour before it starts.
+        start = now.replace(second=0, microsecond=0) + timedelta(hours=1)
+        event = _sample_event(
+            "Maintenance",
+            "scheduled",
+            f"{service} will be unavailable due to scheduled maintenance.",
+            "Some users may be affected",
+            start,
+            start + timedelta(hours=1),
+        )
+        return Transition(
+            source, service, chosen, State.AVAILABLE, State.AVAILABLE, now, None, event
+        )
+    if chosen == Kind.REMINDER:
+        since = now - timedelta(hours=12, minutes=3)
+        event = _sample_event(
+            "Maintenance",
+            "ongoing",
+            f"{service} is unavailable due to scheduled maintenance.",
+            "Some users are affected",
+            since,
+        )
+        return Transition(
+            source, service, chosen, State.MAINTENANCE, State.MAINTENANCE, now, since, event
+        )
     if chosen == Kind.SCHEDULED:
         start = (now + timedelta(days=1)).replace(hour=18, minute=0, second=0, microsecond=0)
         event = _sample_event(

@@ -10,9 +10,13 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from statuswatch.config import ConfigError, SubscriberConfig
+from statuswatch.errors import ConfigError
 from statuswatch.secrets import mask_url
+
+if TYPE_CHECKING:
+    from statuswatch.config import SubscriberConfig
 
 
 @dataclass(frozen=True, slots=True)

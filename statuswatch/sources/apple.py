@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -65,37 +66,143 @@ def parse_feed(body: bytes) -> Snapshot:
     `\\/` escapes. Names are trimmed and HTML entities decoded. A malformed event is
     skipped and listed in `Snapshot.warnings`; a malformed feed is rejected whole.
     """
-    document = _decode_document(body)
-    if not isinstance(document, dict):
-        raise FeedFormatError(
-            f"the feed is {_json_kind(document)}, not a JSON object with a 'services' list"
+    return FeedParser().parse(body)
+
+
+# The event fields whose JSON type (not only value) decides what the parser makes of
+# them: `1`, `1.0` and `true` are equal in Python, but only `1` is a valid epoch.
+_TYPED_KEYS = ("epochStartDate", "epochEndDate", "messageId")
+
+
+def _same_raw(raw: Any, previous: Any) -> bool:
+    """True when `raw` would parse exactly as `previous` did (equal, with equal types
+    where the type matters)."""
+    if raw != previous:
+        return False
+    events = raw.get("events") if isinstance(raw, dict) else None
+    if not isinstance(events, list):
+        return True
+    for event, before in zip(events, previous["events"], strict=True):
+        if isinstance(event, dict):
+            for key in _TYPED_KEYS:
+                if type(event.get(key)) is not type(before.get(key)):
+                    return False
+    return True
+
+
+class FeedParser:
+    """`parse_feed`, body after body of one source: a service whose JSON is the same as
+    in the previous body is not parsed again (its Service object is reused, which also
+    lets evaluate.Evaluator skip it). Most services do not change between two polls, so
+    finding the few that did is done in C (list comparison), not service by service."""
+
+    def __init__(self) -> None:
+        self._raws: list[Any] = []  # the previous body's `services` list
+        self._entries: list[tuple[Service | None, tuple[str, ...]]] = []  # parsed, by index
+        self._typed: list[int] = []  # indices whose raw has events (see _same_raw)
+        self._positions: list[int | None] = []  # index -> position in _services
+        self._services: list[Service] = []
+        self._warnings: tuple[str, ...] = ()
+        self._events: dict[str, tuple[Any, Event]] = {}
+
+    def parse(self, body: bytes) -> Snapshot:
+        document = _decode_document(body)
+        if not isinstance(document, dict):
+            raise FeedFormatError(
+                f"the feed is {_json_kind(document)}, not a JSON object with a 'services' list"
+            )
+        services_raw = document.get("services")
+        if services_raw is None:
+            raise FeedFormatError(_missing_services_reason(document))
+        if not isinstance(services_raw, list):
+            raise FeedFormatError(
+                f"the feed's 'services' is a {type(services_raw).__name__}, not a list"
+            )
+        memo: _EventMemo = (self._events, {})
+        if not self._update(services_raw, memo):
+            self._rebuild(services_raw, memo)
+        self._raws = services_raw
+        # Unchanged services were not parsed: their events stay known as they were.
+        if len(self._events) > 4096:  # bounded: Apple lists a few dozen events at most
+            self._events = memo[1]
+        else:
+            self._events.update(memo[1])
+        return Snapshot(
+            services=tuple(self._services),
+            drpost=bool(document.get("drpost")),
+            dr_message=_clean_text(document.get("drMessage")) or None,
+            warnings=self._warnings,
         )
-    services_raw = document.get("services")
-    if services_raw is None:
-        raise FeedFormatError(_missing_services_reason(document))
-    if not isinstance(services_raw, list):
-        raise FeedFormatError(
-            f"the feed's 'services' is a {type(services_raw).__name__}, not a list"
-        )
-    services: list[Service] = []
-    warnings: list[str] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(services_raw):
-        service = _parse_service(raw, index, warnings)
-        if service is None:
-            continue
-        if service.name.casefold() in seen:
-            warnings.append(f"service {service.name!r} is listed twice; kept the first")
-            continue
-        seen.add(service.name.casefold())
-        services.append(service)
-    dr_message = document.get("drMessage")
-    return Snapshot(
-        services=tuple(services),
-        drpost=bool(document.get("drpost")),
-        dr_message=_clean_text(dr_message) or None,
-        warnings=tuple(warnings),
-    )
+
+    def _update(self, services_raw: list[Any], memo: _EventMemo) -> bool:
+        """Replace the services that changed in place; False if a full pass is needed
+        (the list changed length, or a changed service changed name or warnings)."""
+        previous = self._raws
+        if len(services_raw) != len(previous) or not previous:
+            return False
+        same = list(map(operator.eq, services_raw, previous))
+        for index in self._typed:
+            if same[index] and not _same_raw(services_raw[index], previous[index]):
+                same[index] = False
+        changed = [index for index, equal in enumerate(same) if not equal]
+        for index in changed:
+            old, old_warnings = self._entries[index]
+            position = self._positions[index]
+            found: list[str] = []
+            service = _parse_service(services_raw[index], index, found, memo)
+            if (
+                service is None
+                or old is None
+                or position is None
+                or found
+                or old_warnings
+                or service.name.casefold() != old.name.casefold()
+            ):
+                return False  # names, skips or warnings move: let _rebuild sort it out
+            self._entries[index] = (service, ())
+            self._services[position] = service
+        if changed:
+            typed = set(self._typed).difference(changed)
+            typed.update(i for i in changed if _has_events(services_raw[i]))
+            self._typed = sorted(typed)
+        return True
+
+    def _rebuild(self, services_raw: list[Any], memo: _EventMemo) -> None:
+        previous, entries = self._raws, self._entries
+        services: list[Service] = []
+        warnings: list[str] = []
+        positions: list[int | None] = []
+        seen: set[str] = set()
+        new_entries = []
+        for index, raw in enumerate(services_raw):
+            if index < len(previous) and _same_raw(raw, previous[index]):
+                entry = entries[index]
+            else:
+                found: list[str] = []
+                entry = (_parse_service(raw, index, found, memo), tuple(found))
+            new_entries.append(entry)
+            service, service_warnings = entry
+            warnings.extend(service_warnings)
+            positions.append(None)
+            if service is None:
+                continue
+            if service.name.casefold() in seen:
+                warnings.append(f"service {service.name!r} is listed twice; kept the first")
+                continue
+            seen.add(service.name.casefold())
+            positions[-1] = len(services)
+            services.append(service)
+        self._entries, self._positions = new_entries, positions
+        self._services, self._warnings = services, tuple(warnings)
+        self._typed = _typed_indices(services_raw)
+
+
+def _has_events(raw: Any) -> bool:
+    return isinstance(raw, dict) and isinstance(raw.get("events"), list) and bool(raw["events"])
+
+
+def _typed_indices(services_raw: list[Any]) -> list[int]:
+    return [index for index, raw in enumerate(services_raw) if _has_events(raw)]
 
 
 def _decode_document(body: bytes) -> Any:
@@ -187,13 +294,16 @@ def _missing_services_reason(document: dict[str, Any]) -> str:
 def _scrub(text: str) -> str:
     """One line, and encodable: a lone surrogate (JSON allows "\\ud800") cannot be written
     to SQLite, a log or a channel, so it becomes U+FFFD like any other undecodable text."""
-    text = _SURROGATES.sub("\ufffd", text)
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
     return " ".join(text.split()) if "\n" in text or "\r" in text else text
 
 
 def _clean_text(value: Any) -> str:
     if not isinstance(value, str):
         return ""
+    if "&" not in value and value.isascii():
+        return value.strip()  # nothing to decode and no surrogate: most of Apple's text
     text = _HUGE_CHARREF.sub("\ufffd", _SURROGATES.sub("\ufffd", value))
     return _SURROGATES.sub("\ufffd", html.unescape(text)).strip()
 
@@ -203,7 +313,32 @@ def _clean_url(value: Any) -> str | None:
     return text or None
 
 
-def _parse_service(raw: Any, index: int, warnings: list[str]) -> Service | None:
+# Events already parsed, by messageId: (raw, Event) from the previous body, and the
+# current body's, filled as it is parsed (FeedParser). An event listed again unchanged
+# (the same incident in the next capture) is not parsed again.
+_EventMemo = tuple[dict[str, tuple[Any, Event]], dict[str, tuple[Any, Event]]]
+
+
+def _memo_event(event_raw: Any, memo: _EventMemo | None) -> Event:
+    if memo is None or not isinstance(event_raw, dict):
+        return _parse_event(event_raw)
+    key = event_raw.get("messageId")
+    if not isinstance(key, str):
+        return _parse_event(event_raw)
+    known = memo[0].get(key)
+    if known is not None and known[0] == event_raw:
+        before = known[0]
+        if all(type(event_raw.get(k)) is type(before.get(k)) for k in _TYPED_KEYS):
+            memo[1][key] = known
+            return known[1]
+    event = _parse_event(event_raw)
+    memo[1][key] = (event_raw, event)
+    return event
+
+
+def _parse_service(
+    raw: Any, index: int, warnings: list[str], memo: _EventMemo | None = None
+) -> Service | None:
     if not isinstance(raw, dict):
         warnings.append(f"services[{index}] is not an object; skipped")
         return None
@@ -220,7 +355,7 @@ def _parse_service(raw: Any, index: int, warnings: list[str]) -> Service | None:
     events = []
     for position, event_raw in enumerate(events_raw):
         try:
-            events.append(_parse_event(event_raw))
+            events.append(_memo_event(event_raw, memo))
         except _BadEvent as problem:
             warnings.append(f"{name}: event #{position + 1} skipped: {problem}")
     return Service(name=name, redirect_url=_clean_url(raw.get("redirectUrl")), events=tuple(events))

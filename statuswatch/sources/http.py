@@ -127,6 +127,9 @@ async def _fetch_once(
             "GET", url, headers=headers, timeout=httpx.Timeout(timeout)
         ) as response:
             if response.status_code == 304:
+                # Read the (empty) rest of the answer: a response left unread closes its
+                # connection, and the next poll would pay for a new one.
+                await response.aread()
                 return FetchResult(body=None, validators=validators, status_code=304)
             if response.status_code >= 400:
                 raise _status_error(url, response)

@@ -10,10 +10,12 @@ from statuswatch.store.errors import (
     StoreUnwritable,
 )
 from statuswatch.store.interface import Store
+from statuswatch.store.policy import Silence
 from statuswatch.store.records import (
     FeedCache,
     OutboxEntry,
     OutboxRow,
+    PolicyEntry,
     SourceStatus,
     body_hash,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "LeadershipLost",
     "OutboxEntry",
     "OutboxRow",
+    "PolicyEntry",
+    "Silence",
     "SourceStatus",
     "SqliteStore",
     "Store",

@@ -48,6 +48,22 @@ class Backend(ABC):
             _reason(error),
         )
 
+    def change_counter(self) -> int | None:
+        """A number that changes whenever another connection commits to this database,
+        and stays the same across this connection's own commits (SQLite's data_version).
+        None: no such number (PostgreSQL), so nothing read is ever kept in memory."""
+        return None
+
+    @property
+    def _memo(self) -> dict[tuple[str, str], tuple[int, object]]:
+        """What this connection last wrote and can read back without asking the database
+        while change_counter() stays the same: ("track"|"feed", source) -> (counter, value).
+        Any other write through this store empties it (see transaction())."""
+        memo = self.__dict__.get("_memo_dict")
+        if memo is None:
+            memo = self.__dict__["_memo_dict"] = {}
+        return memo
+
     @abstractmethod
     def _reader(self) -> Sql:
         """A connection for reads outside any transaction."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from statuswatch.store.history import HistoryMixin
 from statuswatch.store.outbox import OutboxMixin
+from statuswatch.store.policy import PolicyMixin
 from statuswatch.store.tracking import TrackingMixin
 from statuswatch.store.validators import ValidatorsMixin
 
 
-class Store(TrackingMixin, HistoryMixin, OutboxMixin, ValidatorsMixin):
+class Store(TrackingMixin, HistoryMixin, OutboxMixin, PolicyMixin, ValidatorsMixin):
     """Abstract: open one with `statuswatch.store.open_store()` or a backend's `open()`."""

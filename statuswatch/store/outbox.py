@@ -4,11 +4,12 @@ compare-and-set, marked sent only after the channel accepted them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from statuswatch.store.backend import UNDECODABLE, Backend
 from statuswatch.store.history import TRANSITION_COLUMNS_T, transition_from_row
-from statuswatch.store.records import OutboxEntry, OutboxRow, dt, ts
+from statuswatch.store.records import OutboxEntry, OutboxRow, dt, payload_from_text, ts
 from statuswatch.store.sql import Sql
 
 
@@ -25,11 +26,33 @@ def queue_rows(db: Sql, transition_id: int, entries: Sequence[OutboxEntry], at: 
     )
 
 
+#: The outbox columns `outbox_from_row` reads, before the joined transition's.
+OUTBOX_COLUMNS_O = (
+    "o.id, o.subscriber, o.target_key, o.target_label, o.status, o.attempts, o.created_at,"
+    " o.next_attempt_at, o.sent_at, o.last_error, o.kind, o.payload, o.policy_key,"
+    " o.held_until, o.silence_id"
+)
+
+
 def outbox_from_row(row: Sequence[object]) -> OutboxRow:
     (row_id, subscriber, key, label, status, attempts, created, next_at, sent, error) = row[:10]
+    kind, payload, policy_key, held_until, silence_id = row[10:15]
+    extra: dict[str, object] = {}
+    if payload is not None:
+        # A policy message: its transition travels in the payload (DESIGN §4a).
+        transition, extra = payload_from_text(str(payload))
+        if row[15] is not None:
+            transition = replace(transition, id=int(row[15]))  # type: ignore[arg-type]
+    else:
+        transition = transition_from_row(row[15:])
     return OutboxRow(
         id=int(row_id),  # type: ignore[arg-type]
-        transition=transition_from_row(row[10:]),
+        transition=transition,
+        kind=str(kind) if kind is not None else str(transition.kind),
+        extra=extra,
+        policy_key=None if policy_key is None else str(policy_key),
+        held_until=dt(held_until),  # type: ignore[arg-type]
+        silence_id=None if silence_id is None else int(silence_id),  # type: ignore[arg-type]
         subscriber=str(subscriber),
         target_key=str(key),
         target_label=str(label),
@@ -50,9 +73,8 @@ class OutboxMixin(Backend):
     ) -> list[OutboxRow]:
         marks = ",".join("?" for _ in statuses)
         query = (
-            f"SELECT o.id, o.subscriber, o.target_key, o.target_label, o.status, o.attempts,"
-            f" o.created_at, o.next_attempt_at, o.sent_at, o.last_error, {TRANSITION_COLUMNS_T}"
-            f" FROM outbox o JOIN transitions t ON t.id = o.transition_id"
+            f"SELECT {OUTBOX_COLUMNS_O}, {TRANSITION_COLUMNS_T}"
+            f" FROM outbox o LEFT JOIN transitions t ON t.id = o.transition_id"
             f" WHERE o.status IN ({marks})"
         )
         params: list[object] = list(statuses)
@@ -141,7 +163,7 @@ class OutboxMixin(Backend):
             ).rowcount
 
     def outbox_counts(self) -> dict[str, int]:
-        counts = {"pending": 0, "sending": 0, "dead": 0, "sent": 0}
+        counts = {"pending": 0, "sending": 0, "dead": 0, "sent": 0, "silenced": 0}
         for status, count in self._reader().execute(
             "SELECT status, count(*) FROM outbox GROUP BY status"
         ):

@@ -41,6 +41,41 @@ def event_from_text(text: str | None) -> Event | None:
     return Event(**values)
 
 
+def payload_to_text(transition: Transition, extra: dict[str, object]) -> str:
+    """A policy message's transition (never stored in `transitions`) and extras, as JSON."""
+    data = {
+        "source": transition.source,
+        "service": transition.service,
+        "kind": str(transition.kind),
+        "from": None if transition.from_state is None else str(transition.from_state),
+        "to": str(transition.to_state),
+        "at": ts(transition.at),
+        "since": ts(transition.since),
+        "event": event_to_text(transition.event),
+        "redirect_url": transition.redirect_url,
+        "extra": extra,
+    }
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def payload_from_text(text: str) -> tuple[Transition, dict[str, object]]:
+    from statuswatch.model import Kind, State
+
+    data = json.loads(text)
+    transition = Transition(
+        source=str(data["source"]),
+        service=data.get("service"),
+        kind=Kind(data["kind"]),
+        from_state=None if data.get("from") is None else State(data["from"]),
+        to_state=State(data["to"]),
+        at=dt(data["at"]),  # type: ignore[arg-type]
+        since=dt(data.get("since")),
+        event=event_from_text(data.get("event")),
+        redirect_url=data.get("redirect_url"),
+    )
+    return transition, dict(data.get("extra") or {})
+
+
 def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -73,6 +108,24 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyEntry:
+    """One policy message (DESIGN §4a: `starting`, `reminder`; also `delivery_failed`) to
+    queue for one (subscriber, target), at most once ever per `key`.
+
+    `transition` says what the message is about (for policy kinds it is not stored as a
+    transition: it travels as the row's payload); `transition_id` links a stored one.
+    """
+
+    key: str
+    subscriber: str
+    target_key: str
+    target_label: str
+    transition: Transition
+    extra: dict[str, object] = field(default_factory=dict)
+    transition_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxRow:
     id: int
     transition: Transition
@@ -85,6 +138,15 @@ class OutboxRow:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
+    #: The message's kind: the transition's, or a policy kind (`starting`, `reminder`, …).
+    kind: str = ""
+    #: What a policy message adds to its transition (offsets, periods), from the payload.
+    extra: dict[str, object] = field(default_factory=dict)
+    policy_key: str | None = None
+    #: Quiet hours held the row until then: it goes out in that target's catch-up.
+    held_until: datetime | None = None
+    #: The silence that made the row `silenced` (never sent).
+    silence_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

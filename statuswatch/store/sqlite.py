@@ -7,28 +7,25 @@ migrations, transactions, the poll-cycle file lock and error translation; the jo
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import logging
 import os
-import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
-from statuswatch.store.errors import StoreError, StoreLocked, StoreUnwritable
+from statuswatch.store import sqlite_faults as faults
+from statuswatch.store.errors import StoreLocked, StoreUnwritable
 from statuswatch.store.interface import Store
-from statuswatch.store.sql import Cursor, Sql
+from statuswatch.store.sql import Sql
 
 log = logging.getLogger("statuswatch.store")
 
 DB_NAME = "statuswatch.db"
 LOCK_NAME = "statuswatch.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = [
     # version 1
@@ -94,6 +91,62 @@ _SCHEMA = [
     );
     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
     """,
+    # version 2 (DESIGN §4, §4a): outbox rows that are not transitions (policy messages
+    # such as `starting` and `reminder`, `delivery_failed`): transition_id becomes
+    # optional, `kind` names the message when it is not the transition's own, `payload`
+    # holds what it says (JSON). `held_until`: quiet hours held the row until then (it goes
+    # out in a catch-up). `silence_id`: the silence that made the row `silenced`.
+    # `policy_keys`: one key per policy message ever queued, so that restarts, concurrent
+    # runs and a second node never queue it twice. `silences`: `statuswatch silence`.
+    # SQLite cannot drop NOT NULL in place: the outbox is rebuilt (nothing references it).
+    """
+    CREATE TABLE outbox_v2 (
+        id INTEGER PRIMARY KEY,
+        transition_id INTEGER REFERENCES transitions (id),
+        subscriber TEXT NOT NULL,
+        target_key TEXT NOT NULL,
+        target_label TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        next_attempt_at REAL NOT NULL,
+        claimed_at REAL,
+        claimed_by TEXT,
+        sent_at REAL,
+        last_error TEXT,
+        kind TEXT,
+        policy_key TEXT,
+        payload TEXT,
+        held_until REAL,
+        silence_id INTEGER,
+        UNIQUE (transition_id, subscriber, target_key)
+    );
+    INSERT INTO outbox_v2 (id, transition_id, subscriber, target_key, target_label, status,
+        attempts, created_at, next_attempt_at, claimed_at, claimed_by, sent_at, last_error)
+        SELECT id, transition_id, subscriber, target_key, target_label, status, attempts,
+        created_at, next_attempt_at, claimed_at, claimed_by, sent_at, last_error FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v2 RENAME TO outbox;
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE UNIQUE INDEX outbox_policy_key ON outbox (policy_key);
+    CREATE TABLE policy_keys (
+        key TEXT PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY,
+        service TEXT,
+        subscriber TEXT,
+        kind TEXT,
+        starts_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        comment TEXT,
+        created_at REAL NOT NULL,
+        created_by TEXT,
+        expired_at REAL
+    );
+    CREATE INDEX silences_ends ON silences (ends_at);
+    """,
 ]
 
 
@@ -122,7 +175,7 @@ class SqliteStore(Store):
         self.location = str(state_dir)
         self.readonly = readonly
         self._db = connection
-        self._reads = _Reader(connection, self.path)
+        self._reads = faults.Reader(connection, self.path)
 
     # -- opening -----------------------------------------------------------------
 
@@ -132,19 +185,19 @@ class SqliteStore(Store):
         `readonly`, only read it."""
         if readonly:
             return cls(state_dir, _connect_readonly(state_dir / DB_NAME), readonly=True)
-        _ensure_dir(state_dir)
+        faults.ensure_dir(state_dir)
         path = state_dir / DB_NAME
-        _ensure_writable(path)
+        faults.ensure_writable(path)
         try:
             connection = _connect(path)
         except sqlite3.DatabaseError as error:
-            if _is_locked(error):
+            if faults.is_locked(error):
                 raise StoreLocked(
                     f"the database {path} is locked by another process; try again shortly"
                 ) from None
-            if not _is_corrupt(error):
-                raise _translate(error, path) from None
-            aside = _move_aside(path)
+            if not faults.is_corrupt(error):
+                raise faults.translate(error, path) from None
+            aside = faults.move_aside(path)
             log.warning(
                 "the database %s was corrupt (%s); moved it to %s and started a new one: "
                 "stored states and pending notifications in it are not used",
@@ -155,7 +208,7 @@ class SqliteStore(Store):
             try:
                 connection = _connect(path)
             except sqlite3.DatabaseError as again:
-                raise _translate(again, path) from None
+                raise faults.translate(again, path) from None
         return cls(state_dir, connection)
 
     def close(self) -> None:
@@ -194,6 +247,9 @@ class SqliteStore(Store):
         finally:
             handle.close()
 
+    def change_counter(self) -> int | None:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Sql]:
         """BEGIN IMMEDIATE ... COMMIT. Every sqlite error on the way (a full disk, a
@@ -201,10 +257,11 @@ class SqliteStore(Store):
         already have rolled the transaction back itself (after SQLITE_FULL, say), so we
         roll back only what is still open."""
         self._refuse_if_readonly()
+        self._memo.clear()  # record_poll() puts back what it knows it wrote
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            raise _translate(error, self.path) from None
+            raise faults.translate(error, self.path) from None
         try:
             yield self._db
         except sqlite3.IntegrityError:
@@ -213,7 +270,7 @@ class SqliteStore(Store):
             raise
         except sqlite3.Error as error:
             self._rollback()
-            raise _translate(error, self.path) from None
+            raise faults.translate(error, self.path) from None
         except BaseException:
             self._rollback()
             raise
@@ -222,7 +279,7 @@ class SqliteStore(Store):
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
                 self._rollback()
-                raise _translate(error, self.path) from None
+                raise faults.translate(error, self.path) from None
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -243,84 +300,6 @@ class SqliteStore(Store):
         page_count = self._reads.execute("PRAGMA page_count").fetchone()
         page_size = self._reads.execute("PRAGMA page_size").fetchone()
         return int(page_count[0] * page_size[0]) if page_count and page_size else 0
-
-
-class _Rows:
-    """Rows fetched at once, so an error of the disk surfaces inside `execute`."""
-
-    def __init__(self, rows: list[Sequence[Any]], rowcount: int) -> None:
-        self.rows = rows
-        self.rowcount = rowcount
-
-    def fetchone(self) -> Sequence[Any] | None:
-        return self.rows[0] if self.rows else None
-
-    def fetchall(self) -> list[Sequence[Any]]:
-        return list(self.rows)
-
-    def __iter__(self) -> Iterator[Sequence[Any]]:
-        return iter(self.rows)
-
-
-class _Reader:
-    """`_reader()`: reads outside a transaction, their sqlite errors translated."""
-
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self.connection = connection
-        self.path = path
-
-    def execute(self, query: str, params: Sequence[Any] = ()) -> Cursor:
-        try:
-            cursor = self.connection.execute(query, params)
-            return _Rows(cursor.fetchall(), cursor.rowcount)
-        except sqlite3.Error as error:
-            raise _translate(error, self.path) from None
-
-    def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> Any:
-        try:
-            return self.connection.executemany(query, params)
-        except sqlite3.Error as error:
-            raise _translate(error, self.path) from None
-
-
-def _ensure_dir(state_dir: Path) -> None:
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as error:
-        raise StoreUnwritable(
-            f"cannot create the state directory {state_dir}: {error.strerror}; "
-            "set state_dir (or STATUSWATCH_STATE_DIR) to a folder this user can write"
-        ) from None
-    if not os.access(state_dir, os.W_OK | os.X_OK):
-        raise StoreUnwritable(
-            f"the state directory {state_dir} is not writable by this user; "
-            "fix its permissions or set state_dir (or STATUSWATCH_STATE_DIR) elsewhere"
-        )
-
-
-def _ensure_writable(path: Path) -> None:
-    """A database file this user cannot write (mode 0444, another owner): SQLite would
-    quietly open it read-only and fail at the first write; say so before anything."""
-    if path.exists() and not os.access(path, os.W_OK):
-        try:
-            info = path.stat()
-            owner = _owner(info.st_uid)
-            detail = f" (owner {owner}, mode {info.st_mode & 0o777:04o})"
-        except OSError:
-            detail = ""
-        raise StoreUnwritable(
-            f"the database {path} is read-only for this user{detail}; make it writable "
-            "(chown/chmod) or run statuswatch as the user that owns it"
-        )
-
-
-def _owner(uid: int) -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
-    except (ImportError, KeyError):
-        return str(uid)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -360,7 +339,7 @@ def _set_wal(connection: sqlite3.Connection, wait: float = 5.0) -> None:
             connection.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as error:
-            if not _is_locked(error) or time.monotonic() >= deadline:
+            if not faults.is_locked(error) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.02)
 
@@ -385,14 +364,14 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
             if connection is not None:
                 connection.close()
                 connection = None
-            if _is_corrupt(error):
-                raise _corrupt_for_reader(path) from None
-            if _is_locked(error) or extra.endswith("immutable=1"):
-                raise _translate(error, path) from None
+            if faults.is_corrupt(error):
+                raise faults.corrupt_for_reader(path) from None
+            if faults.is_locked(error) or extra.endswith("immutable=1"):
+                raise faults.translate(error, path) from None
     assert connection is not None
     if quick != "ok":
         connection.close()
-        raise _corrupt_for_reader(path)
+        raise faults.corrupt_for_reader(path)
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     if version == 0:  # created but never migrated (a writer died at once): nothing in it
         connection.close()
@@ -417,13 +396,6 @@ def _empty_in_memory() -> sqlite3.Connection:
     _migrate(connection)
     connection.execute("PRAGMA query_only = ON")
     return connection
-
-
-def _corrupt_for_reader(path: Path) -> StoreError:
-    return StoreError(
-        f"the database {path} is corrupt; the next `statuswatch check` (or `run`) moves it "
-        "aside and starts a new one (reading commands leave it as it is)"
-    )
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
@@ -454,67 +426,3 @@ def _migrate(connection: sqlite3.Connection) -> None:
                 connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
-
-
-def _is_corrupt(error: sqlite3.DatabaseError) -> bool:
-    text = str(error).lower()
-    return "not a database" in text or "malformed" in text or "corrupt" in text
-
-
-def _is_locked(error: sqlite3.Error) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
-
-
-def _translate(error: sqlite3.Error, path: Path) -> StoreError:
-    """One sentence per kind of fault (DESIGN §5, §9: 73, or 75 for a lock)."""
-    text = str(error).lower()
-    code = getattr(error, "sqlite_errorcode", None)
-    if _is_locked(error):
-        return StoreLocked(f"the database {path} stayed locked by another process; try again")
-    if "full" in text or code == sqlite3.SQLITE_FULL or _disk_is_full(path, text):
-        return StoreUnwritable(
-            f"the disk holding {path} is full; nothing of this run was recorded and "
-            "nothing recorded before was lost: free some space and run again"
-        )
-    if "readonly" in text or "read-only" in text:
-        return StoreUnwritable(
-            f"the database {path} is read-only for this user (or on a read-only file "
-            "system); make it writable or run as its owner"
-        )
-    if _is_corrupt(error):  # type: ignore[arg-type]
-        return StoreError(
-            f"the database {path} is corrupt; the next `statuswatch check` moves it aside "
-            "and starts a new one"
-        )
-    if "disk i/o" in text or "unable to open" in text:
-        return StoreUnwritable(f"cannot read or write the database {path} ({error})")
-    return StoreError(f"the database {path} failed: {error}")
-
-
-def _disk_is_full(path: Path, text: str) -> bool:
-    """SQLite reports a -shm file it could not grow as a plain "disk I/O error"."""
-    if "disk i/o" not in text:
-        return False
-    try:
-        return shutil.disk_usage(path.parent).free < 64 * 1024
-    except OSError:
-        return False
-
-
-def _move_aside(path: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-    try:
-        path.rename(aside)
-        for suffix in ("-wal", "-shm"):
-            companion = path.with_name(path.name + suffix)
-            if companion.exists():
-                companion.rename(aside.with_name(aside.name + suffix))
-    except OSError as error:
-        raise StoreUnwritable(
-            f"the database {path} is corrupt and cannot be moved aside "
-            f"({error.strerror or errno.errorcode.get(error.errno or 0, error)}); "
-            "move it away yourself and run again"
-        ) from None
-    return aside

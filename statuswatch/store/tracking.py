@@ -75,6 +75,10 @@ def _write_source(
 
 class TrackingMixin(Backend):
     def load_track(self, source: str) -> SourceTrack:
+        counter = self.change_counter()
+        remembered = self._memo.get(("track", source))
+        if remembered is not None and remembered[0] == counter:
+            return remembered[1]  # type: ignore[return-value]
         db = self._reader()
         services = {}
         for row in db.execute(
@@ -108,7 +112,10 @@ class TrackingMixin(Backend):
         announced = frozenset(
             key for (key,) in db.execute("SELECT key FROM planned_seen WHERE source = ?", (source,))
         )
-        return SourceTrack(services=services, health=health, announced=announced)
+        track = SourceTrack(services=services, health=health, announced=announced)
+        if counter is not None:
+            self._memo[("track", source)] = (counter, track)
+        return track
 
     def record_poll(
         self,
@@ -128,12 +135,15 @@ class TrackingMixin(Backend):
         with their database ids. Only services whose tracked state changed are written.
         """
         stored: list[Transition] = []
+        counter = self.change_counter()
+        feed_known = self._memo.get(("feed", source))
         with self.transaction() as db:
             _write_source(db, source, at, after.health, error)
             if feed is not None:
                 write_feed_cache(db, source, feed)
             for key, track in after.services.items():
-                if before.services.get(key) != track:
+                old = before.services.get(key)
+                if old is not track and old != track:  # `is`: most are the very same
                     _write_service(db, source, key, track)
             announced = after.announced - before.announced
             for key in announced:
@@ -152,6 +162,15 @@ class TrackingMixin(Backend):
                 transition_id = insert_transition(db, transition)
                 stored.append(replace(transition, id=transition_id))
                 queue_rows(db, transition_id, entries, at)
+        # Keep what was written, for the next poll's reads, unless another connection
+        # committed meanwhile (the counter moved: read the database again then).
+        if counter is not None and self.change_counter() == counter:
+            if not announced:  # else old keys may have been forgotten: read them again
+                self._memo[("track", source)] = (counter, after)
+            if feed is not None:
+                self._memo[("feed", source)] = (counter, feed)
+            elif feed_known is not None and feed_known[0] == counter:
+                self._memo[("feed", source)] = feed_known
         return stored
 
     def service_states(self) -> list[tuple[str, ServiceTrack]]:

@@ -16,7 +16,7 @@ from statuswatch.model import Kind, State
 from statuswatch.stats import DaemonStats
 from statuswatch.web.reader import Reading
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead", "silenced")
 
 
 class _Collector:
@@ -117,7 +117,8 @@ class _Collector:
         counted = dict(stats.transitions)
         for source in reading.sources:
             for kind in Kind:
-                counted.setdefault((source.name, kind.value), 0)
+                if not kind.is_policy_kind:  # reminders are messages, not transitions
+                    counted.setdefault((source.name, kind.value), 0)
         for (source_name, kind), count in sorted(counted.items()):
             transitions.add_metric([source_name, kind], count)
         yield transitions
@@ -145,6 +146,19 @@ class _Collector:
         )
         leader.add_metric([], 1.0 if reading.leader else 0.0)
         yield leader
+
+        info = reading.leader_info
+        if info is not None and info.node is not None and info.since is not None:
+            # Two machines: which node holds the poll lock (the same on every node's
+            # scrape), and since when. Absent while no daemon leads (a one-shot `check`
+            # holding the lock for its cycle is no leader).
+            since = GaugeMetricFamily(
+                "statuswatch_leader_since_timestamp_seconds",
+                "Unix time at which the node that polls now took the lead (shared store)",
+                labels=["node"],
+            )
+            since.add_metric([info.node], info.since.timestamp())
+            yield since
 
 
 def render_metrics(reading: Reading, stats: DaemonStats | None) -> tuple[bytes, str]:
