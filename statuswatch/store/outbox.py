@@ -88,7 +88,8 @@ class OutboxMixin(Backend):
                 result.append(outbox_from_row(row))
             except UNDECODABLE as error:
                 # Left where it is (never sent, never dropped): someone can fix the row.
-                self._undecodable(f"outbox row {row[0]} (transition {row[10]})", error)
+                what = f"outbox row {row[0]}" + (f" (transition {row[15]})" if row[15] else "")
+                self._undecodable(what, error)
         return result
 
     def claim(self, row_id: int, now: datetime, claimer: str, stale_after: float = 300.0) -> bool:
