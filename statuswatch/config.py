@@ -78,6 +78,21 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+def format_duration(seconds: float) -> str:
+    """The inverse of parse_duration, as a person writes it: 1800 -> "30m", 5400 -> "1h30m"."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return str(seconds)
+    whole = int(seconds)
+    if whole != seconds or whole == 0:
+        return f"{seconds:g}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, whole = divmod(whole, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 KINDS = tuple(kind.value for kind in Kind)
 
@@ -445,6 +460,7 @@ def _location_text(location: list[Any]) -> str:
 def public_view(settings: Settings) -> str:
     """The resolved settings as TOML-like text, with every URL masked."""
     data = settings.model_dump(mode="json", exclude_none=True)
+    _durations_as_written(settings, data)
     if "database" in data:
         from statuswatch.secrets import mask_dsn
 
@@ -467,6 +483,27 @@ def public_view(settings: Settings) -> str:
             lines.append(f"\n[[{section}]]")
             lines.extend(f"{key} = {json_value(value)}" for key, value in item.items())
     return "\n".join(lines)
+
+
+def _durations_as_written(model: BaseModel, data: dict[str, Any]) -> None:
+    """Show durations as "30m", the way they are written, not as 1800.0 seconds."""
+    for name, info in type(model).model_fields.items():
+        if name not in data:
+            continue
+        value, dumped = getattr(model, name), data[name]
+        if "parse_duration" in repr(info.annotation) + repr(info.metadata):
+            if isinstance(dumped, int | float):
+                data[name] = format_duration(dumped)
+            elif isinstance(dumped, list):
+                data[name] = [
+                    format_duration(v) if isinstance(v, int | float) else v for v in dumped
+                ]
+        elif isinstance(value, BaseModel) and isinstance(dumped, dict):
+            _durations_as_written(value, dumped)
+        elif isinstance(value, list) and isinstance(dumped, list):
+            for item, item_data in zip(value, dumped, strict=False):
+                if isinstance(item, BaseModel) and isinstance(item_data, dict):
+                    _durations_as_written(item, item_data)
 
 
 def json_value(value: Any) -> str:

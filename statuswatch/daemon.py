@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from statuswatch import sdnotify
 from statuswatch.clock import system_clock
-from statuswatch.config import ConfigError, Settings, SourceConfig
+from statuswatch.config import ConfigError, Settings, SourceConfig, format_duration
 from statuswatch.model import Observation
 from statuswatch.monitor import Monitor, SourceOutcome
 from statuswatch.notify.deliver import validate_subscribers
@@ -159,7 +159,7 @@ class Daemon:
             log.info(
                 "statuswatch running: %s",
                 ", ".join(
-                    f"{s.name} every {self.settings.source_interval(s):g}s"
+                    f"{s.name} every {format_duration(self.settings.source_interval(s))}"
                     for s in self.settings.sources
                 ),
             )
@@ -320,9 +320,13 @@ class Daemon:
             return
         interval = backoff_interval(base, failures, outcome.retry_after)
         if outcome.ok:
-            log.info("%s: feed readable again; polling every %gs", source.name, interval)
+            log.info(
+                "%s: feed readable again; polling every %s", source.name, format_duration(interval)
+            )
         else:
-            log.warning("%s: %s; next try in %gs", source.name, outcome.error, interval)
+            log.warning(
+                "%s: %s; next try in %s", source.name, outcome.error, format_duration(interval)
+            )
         now = datetime.now(UTC)
         self._add_poll_job(source, interval, first_run=now + timedelta(seconds=interval))
 

@@ -62,7 +62,8 @@ def database_file_path(database_file: str) -> Path:
     if "$" in str(path):
         raise ConfigError(
             f"database_file {database_file!r} names a variable that is not set "
-            "(under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY)"
+            "(under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY; from a shell, pass "
+            "--credentials-dir DIR)"
         )
     return path
 
