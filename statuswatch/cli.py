@@ -503,7 +503,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             from statuswatch.settings_cache import save
 
             save(cache[0], settings)  # after open_store: the state directory exists now
-        with store.cycle_lock():
+        with store.cycle_lock(wait=settings.lock_wait):
             monitor = Monitor(settings, store, http_client(), clock)
             monitor.recipients.validate()
 

@@ -329,6 +329,11 @@ class Settings(BaseSettings):
     interval: Duration = 300.0
     give_up_after: Duration = 86400.0
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # How long `check` waits for another run's poll-cycle lock before exiting 75.
+    lock_wait: Duration = Field(default=5.0, le=3600)
+    # Extra attempts, within one poll, after a connection error or a 5xx (0.5-1.5 s, then
+    # 1-3 s apart); the next poll retries anyway.
+    fetch_retries: int = Field(default=2, ge=0, le=5)
     archive_dir: Path | None = None
     timezone: str = "UTC"
     digest: bool = True

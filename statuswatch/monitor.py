@@ -188,6 +188,7 @@ class Monitor:
                 validators,
                 timeout=self.settings.timeout,
                 max_bytes=self.settings.max_body_bytes,
+                retries=self.settings.fetch_retries,
             )
         except FetchError as error:
             return SourceOutcome(
