@@ -7,12 +7,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from statuswatch.model import Event, Kind, State, Transition
+from statuswatch.model import Kind, State, Transition
 from statuswatch.sources.http import Validators
 from statuswatch.store import (
     FeedCache,
@@ -23,9 +23,10 @@ from statuswatch.store import (
     StoreLocked,
 )
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
+from tests.builders import MAINTENANCE_EVENT, STORED_AT, track, transition
 
-T0 = datetime(2025, 6, 19, 17, 45, 29, tzinfo=UTC)
-EVENT = Event(message_id="900001", status_type="Maintenance", event_status="ongoing")
+T0 = STORED_AT
+EVENT = MAINTENANCE_EVENT
 
 Opener = Callable[..., Store]
 
@@ -61,22 +62,13 @@ def store(opener: Opener) -> Store:
     return opener()
 
 
-def _track(state: State, since: datetime = T0, key: str = "icloud backup") -> SourceTrack:
-    service = ServiceTrack(service="iCloud Backup", state=state, since=since, cause=EVENT)
-    return SourceTrack(services={key: service}, health=SourceHealth(last_success=since))
+_track = track
 
 
 def _transition(at: datetime = T0, service: str = "iCloud Backup") -> Transition:
-    return Transition(
-        source="apple",
-        service=service,
-        kind=Kind.RECOVERED,
-        from_state=State.MAINTENANCE,
-        to_state=State.AVAILABLE,
-        at=at,
-        since=at - timedelta(hours=2),
-        event=EVENT,
-        redirect_url="https://www.apple.com/support/systemstatus/",
+    # The contract's transitions carry Apple's page, as the monitor's do.
+    return transition(
+        at=at, service=service, redirect_url="https://www.apple.com/support/systemstatus/"
     )
 
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from statuswatch.clock import Clock
-from statuswatch.config import ConfigError, Settings, SubscriberConfig
+from statuswatch.errors import ConfigError
 from statuswatch.model import Kind, Transition
 from statuswatch.notify.gate import PolicyGate, is_held, lead_kind
 from statuswatch.notify.render import Message, render, render_digest, sample_transition
@@ -38,6 +38,7 @@ from statuswatch.store import OutboxRow, Store
 if TYPE_CHECKING:
     import apprise
 
+    from statuswatch.config import Settings, SubscriberConfig
     from statuswatch.monitor import Recipients
 
 log = logging.getLogger("statuswatch.deliver")
