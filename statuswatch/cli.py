@@ -392,12 +392,16 @@ def _configure_logging(args: argparse.Namespace) -> None:
 # -- shared steps ----------------------------------------------------------------------
 
 
-def load(args: argparse.Namespace, cache: list[Any] | None = None) -> Settings:
+def load(
+    args: argparse.Namespace, cache: list[Any] | None = None, *, aside: bool = False
+) -> Settings:
     """Find and read the config; install the secret redactor on every log handler.
 
     With `cache` (a list, for `check`), validated settings are reused from the state
     directory when nothing they depend on changed (settings_cache.py); the lookup is
-    appended to `cache` so that the caller can save them after a miss.
+    appended to `cache` so that the caller can save them after a miss. With `aside`
+    (the daemon), a miss is validated in a child process, so that pydantic never stays
+    in the daemon's memory.
     """
     from statuswatch.configfile import find_config_file
 
@@ -412,7 +416,11 @@ def load(args: argparse.Namespace, cache: list[Any] | None = None) -> Settings:
         return load_settings(path, **overrides)
 
     settings: Any = None
-    if cache is not None:
+    if aside:
+        from statuswatch.settings_cache import load_aside
+
+        settings = load_aside(path, overrides, validate)
+    elif cache is not None:
         from statuswatch import settings_cache
         from statuswatch.settings_view import with_loader
 
@@ -576,7 +584,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from statuswatch.daemon import run_daemon
 
-    return run_daemon(args, load, open_store)
+    return run_daemon(args, lambda a: load(a, aside=True), open_store)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

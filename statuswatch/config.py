@@ -37,6 +37,7 @@ from statuswatch.secrets import mask_url
 from statuswatch.settings_view import (
     check_database,
     database_dsn,
+    format_duration,
     source_watched,
     split_listen,
     subscriber_wants,
@@ -76,21 +77,6 @@ def parse_duration(value: Any) -> float:
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """The inverse of parse_duration, as a person writes it: 1800 -> "30m", 5400 -> "1h30m"."""
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        return str(seconds)
-    whole = int(seconds)
-    if whole != seconds or whole == 0:
-        return f"{seconds:g}s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, whole = divmod(whole, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

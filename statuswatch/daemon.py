@@ -24,16 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from statuswatch import sdnotify
 from statuswatch.clock import system_clock
-from statuswatch.config import ConfigError, Settings, SourceConfig, format_duration
+from statuswatch.errors import ConfigError
 from statuswatch.model import Observation
 from statuswatch.monitor import Monitor, SourceOutcome
-from statuswatch.notify.deliver import validate_subscribers
+from statuswatch.settings_view import format_duration
 from statuswatch.stats import DaemonStats
 from statuswatch.store import LeadershipLost, Store, StoreError, StoreLocked
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from statuswatch.config import Settings, SourceConfig
     from statuswatch.leader import Election
     from statuswatch.web.server import WebServer
 
@@ -143,6 +144,8 @@ class Daemon:
         async with httpx.AsyncClient(follow_redirects=True) as client:
             self.monitor = Monitor(self.settings, self.store, client, self.clock)
             self.monitor.recipients.validate()
+            from statuswatch.notify.deliver import validate_subscribers
+
             validate_subscribers(self.settings)
             self.scheduler = AsyncIOScheduler(timezone=UTC)
             # Before READY: a port in use ends the start with one sentence (exit 78).
@@ -447,6 +450,8 @@ class Daemon:
             settings = self.load_settings()
             monitor = Monitor(settings, self.store, self.monitor.client, self.clock)  # type: ignore[union-attr]
             monitor.recipients.validate()
+            from statuswatch.notify.deliver import validate_subscribers
+
             validate_subscribers(settings)
         except ConfigError as error:
             log.error("reload failed, keeping the running configuration: %s", error)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from statuswatch.clock import Clock
-from statuswatch.config import ConfigError, Settings, SubscriberConfig
+from statuswatch.errors import ConfigError
 from statuswatch.model import Kind, Transition
 from statuswatch.notify.render import Message, render, render_digest, sample_transition
 from statuswatch.notify.targets import Target, subscriber_targets
@@ -37,6 +37,7 @@ from statuswatch.store import OutboxRow, Silence, Store
 if TYPE_CHECKING:
     import apprise
 
+    from statuswatch.config import Settings, SubscriberConfig
     from statuswatch.monitor import Recipients
 
 log = logging.getLogger("statuswatch.deliver")
