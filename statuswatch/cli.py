@@ -451,7 +451,9 @@ def _install_redactor(settings: Settings) -> None:
         handler.addFilter(RedactingFilter(redactor))
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, *, readonly: bool = False) -> Store:
+    """The configured store. `readonly` for commands that only read (DESIGN §5): they
+    never change the database and work where this user cannot write."""
     dsn = settings.database_dsn()
     if dsn is not None:
         # Two machines (DESIGN §5): psycopg is imported only here, when configured.
@@ -459,12 +461,13 @@ def open_store(settings: Settings) -> Store:
         from statuswatch.store.postgres import PostgresStore
 
         redact_dsn(dsn)
-        return PostgresStore.open(dsn)
+        return PostgresStore.open(dsn, readonly=readonly)
     from statuswatch.store import SqliteStore, default_state_dir
 
     state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir()
-    OPENED_STATE_DIRS.append(state_dir)
-    return SqliteStore.open(state_dir)
+    if not readonly:  # a reader creates nothing, so it has nothing to hand back
+        OPENED_STATE_DIRS.append(state_dir)
+    return SqliteStore.open(state_dir, readonly=readonly)
 
 
 # State directories this process opened: a root shell hands what it created there back to
@@ -572,7 +575,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.dir is None and settings.export is None:
         raise UsageError("say where to write: `statuswatch export DIR`, or set [export] dir")
     folder = Path(args.dir) if args.dir else Path(settings.export.dir)  # type: ignore[union-attr]
-    store = open_store(settings)
+    store = open_store(settings, readonly=True)
     try:
         written = export_site(store, settings, system_clock()(), folder.expanduser())
     finally:
@@ -591,7 +594,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from statuswatch import output
 
     settings = load(args)
-    store = open_store(settings)
+    store = open_store(settings, readonly=True)
     try:
         states = store.service_states()
         sources = store.source_statuses()
@@ -740,7 +743,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             since = system_clock()() - timedelta(seconds=parse_duration(args.since))
         except ValueError as error:
             raise UsageError(f"--since: {error}") from None
-    store = open_store(settings)
+    store = open_store(settings, readonly=True)
     try:
         transitions = store.transitions(since=since, service=args.service)
         silenced = store.silenced_subscribers()
@@ -807,7 +810,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     from statuswatch.clock import system_clock
 
     settings = load(args)
-    store = open_store(settings)
+    store = open_store(settings, readonly=args.action == "list")
     try:
         if args.action == "retry":
             if args.id is None and not args.all:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from statuswatch.store.backend import Backend
+from statuswatch.store.backend import UNDECODABLE, Backend
 from statuswatch.store.history import TRANSITION_COLUMNS_T, transition_from_row
 from statuswatch.store.records import OutboxEntry, OutboxRow, dt, payload_from_text, ts
 from statuswatch.store.sql import Sql
@@ -82,7 +82,15 @@ class OutboxMixin(Backend):
             query += " AND o.next_attempt_at <= ?"
             params.append(ts(due_before))
         query += " ORDER BY o.next_attempt_at, o.id"
-        return [outbox_from_row(row) for row in self._reader().execute(query, params)]
+        result = []
+        for row in self._reader().execute(query, params):
+            try:
+                result.append(outbox_from_row(row))
+            except UNDECODABLE as error:
+                # Left where it is (never sent, never dropped): someone can fix the row.
+                what = f"outbox row {row[0]}" + (f" (transition {row[15]})" if row[15] else "")
+                self._undecodable(what, error)
+        return result
 
     def claim(self, row_id: int, now: datetime, claimer: str, stale_after: float = 300.0) -> bool:
         """Compare-and-set: True only for the one process that moves the row to `sending`.
