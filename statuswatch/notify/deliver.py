@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from statuswatch.clock import Clock
 from statuswatch.errors import ConfigError
 from statuswatch.model import Kind, Transition
+from statuswatch.notify.batch import SentMarks
 from statuswatch.notify.gate import PolicyGate, is_held, lead_kind
 from statuswatch.notify.render import Message, render, render_digest, sample_transition
 from statuswatch.notify.targets import Target, subscriber_targets
@@ -215,6 +216,8 @@ class Deliverer:
         self.redactor = Redactor(urls)
         redact_logs(urls)  # apprise's debug log shows the URLs, urls_file ones included
         self._limit = asyncio.Semaphore(concurrency)
+        self._sent = SentMarks(store, clock)
+        self._won: set[int] = set()
         self._apprise: dict[str, apprise.Apprise] = {}
         self.gate = PolicyGate(settings, store, clock)  # DESIGN §4a silences, quiet hours
 
@@ -232,16 +235,20 @@ class Deliverer:
         now = self.clock()
         self.gate.refresh(now)
         groups: dict[tuple[str, str], list[OutboxRow]] = defaultdict(list)
-        for row in self.store.outbox_rows(("pending", "sending"), due_before=now):
+        due = self.store.outbox_rows(("pending", "sending"), due_before=now)
+        for row in due:
             groups[(row.subscriber, row.target_key)].append(row)
+        # Every due row claimed up front, a chunk per transaction (each row its own
+        # compare-and-set), rather than one transaction per row.
+        stale = max(60.0, self.settings.timeout * 6)
+        self._won = set(self.store.claim_many([row.id for row in due], now, self.claimer, stale))
         await asyncio.gather(*(self._deliver_group(rows, report) for rows in groups.values()))
         report.count_waiting(self.store)
         return report
 
     async def _deliver_group(self, rows: list[OutboxRow], report: DeliveryReport) -> None:
         now = self.clock()
-        stale = max(60.0, self.settings.timeout * 6)
-        claimed = [row for row in rows if self.store.claim(row.id, now, self.claimer, stale)]
+        claimed = [row for row in rows if row.id in self._won]
         if not claimed:
             return
         subscriber_name = claimed[0].subscriber
@@ -286,7 +293,7 @@ class Deliverer:
                 f"{r.kind}/{r.transition.service or r.transition.source}" for r in batch
             )
             if result.ok:
-                self.store.mark_sent(ids, self.clock())
+                await self._sent.mark(ids)  # committed with the sends finished meanwhile
                 report.sent += len(batch)
                 log.info("* OK %.1fs %s %s %s", result.seconds, subscriber.name, target.label, what)
                 continue
