@@ -303,7 +303,7 @@ def broken(results: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 kills, 300 webhooks")
+    parser.add_argument("--quick", action="store_true", help="2 kills, 200 webhooks")
     parser.add_argument("--kills", type=int, help="SIGKILLs of the leader (default 12)")
     parser.add_argument("--fanout", type=int, help="webhook subscribers (default 10000)")
     parser.add_argument("--json", metavar="PATH", help="also write every number to this file")
@@ -312,8 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     if why is not None:
         print(f"pg_bench: skipped: {why}", file=sys.stderr)
         return 0
-    kills = args.kills or (3 if args.quick else 12)
-    count = args.fanout or (300 if args.quick else 10_000)
+    kills = args.kills or (2 if args.quick else 12)
+    count = args.fanout or (200 if args.quick else 10_000)
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="statuswatch-pgbench-") as tmp:

@@ -1243,7 +1243,7 @@ def postgres_rows(bench: Bench, tmp: Path) -> list[Row]:
     why = pg_bench.available()
     if why is not None:
         return [Row("two nodes on PostgreSQL", note=f"skipped: {why}")]
-    kills, terminates, count = (3, 1, 300) if bench.plan.quick else (12, 3, 10_000)
+    kills, terminates, count = (2, 1, 200) if bench.plan.quick else (12, 3, 10_000)
     results = pg_bench.measure(tmp / "pg", kills=kills, terminates=terminates, fanout_n=count)
     bench.extra["postgres"] = results
     if problems := pg_bench.broken(results):
