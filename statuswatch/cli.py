@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from statuswatch.cli_policy import add_commands
 
-    add_commands(command)
+    add_commands(command, common)
     return parser
 
 
@@ -504,6 +504,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         sources = store.source_statuses()
         counts = store.outbox_counts()
         leader = store.leader_info()
+        from statuswatch.clock import system_clock
+
+        silences = store.active_silences(system_clock()())
     finally:
         store.close()
     if args.json:
@@ -530,6 +533,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                         for source, track in states
                     ],
                     "outbox": counts,
+                    "active_silences": [silence.id for silence in silences],
                     **({} if leader is None else {"leader": _leader_json(leader)}),
                 }
             )
@@ -553,6 +557,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
             "(see `statuswatch outbox`)"
         )
+    if silences:
+        muted = ", ".join(
+            f"{silence.id} ({silence.service or silence.subscriber or silence.kind})"
+            for silence in silences
+        )
+        print(f"silences active: {muted} (see `statuswatch silence list`)")
     if leader is not None:
         print(_leader_line(leader))
     return EXIT_OK

@@ -94,14 +94,14 @@ def _check_quiet_hours(value: str | None) -> str | None:
 def _check_offsets(value: list[float] | None) -> list[float] | None:
     if value is None:
         return None
-    if any(offset <= 0 for offset in value):
-        raise ValueError("each offset must be more than 0s, e.g. ['24h', '1h']")
+    if any(not 0 < offset <= 30 * 86400 for offset in value):
+        raise ValueError("each offset must be more than 0s and at most 30d, e.g. ['24h', '1h']")
     return sorted(set(value), reverse=True)
 
 
 def _check_repeat(value: float | None) -> float | None:
-    if value is not None and value < 60:
-        raise ValueError("repeat_every must be 1m or more, e.g. '6h'")
+    if value is not None and not 60 <= value <= 30 * 86400:
+        raise ValueError("repeat_every must be between 1m and 30d, e.g. '6h'")
     return value
 
 

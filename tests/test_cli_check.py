@@ -1,5 +1,5 @@
 """`statuswatch check` and its companions, run as a new user would: in a subprocess, against
-a real HTTP server on 127.0.0.1 (tests/feedserver.py), with the clock pinned through
+a real HTTP server on 127.0.0.1 (tests/peers.py), with the clock pinned through
 STATUSWATCH_NOW, and HOME/XDG pointed into tmp_path so no real configuration is read.
 
 Every run goes through `Runner`, which also checks that no traceback reached the output.
@@ -30,7 +30,7 @@ import pytest
 
 from statuswatch import __version__
 from tests.conftest import EXPECTED, HISTORY, SAMPLES
-from tests.feedserver import FeedServer, feed_server
+from tests.peers import FeedServer, feed_server
 
 __all__ = ["feed_server"]  # the fixture, imported so pytest finds it here
 

@@ -335,6 +335,9 @@ def test_a_policy_message_is_queued_once_per_key_from_any_connection(opener: Ope
     assert second.drop(rows[0].id) == 1
     assert first.queue_policy([_policy("reminder:a")], T0) == 0
     assert first.policy_keys_with_prefix("reminder:") == {"reminder:a", "reminder:b"}
+    # Keys are forgotten after 90 days (a queued one sweeps the old ones).
+    assert first.queue_policy([_policy("reminder:c")], T0 + timedelta(days=91)) == 1
+    assert first.policy_keys_with_prefix("reminder:") == {"reminder:c"}
 
 
 def test_held_rows_wait_and_silenced_rows_are_kept_but_never_due(store: Store) -> None:

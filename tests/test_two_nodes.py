@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.pgcluster import PASSWORD, PgCluster
 from tests.test_daemon import RESOLVED, DaemonProcess, NotifyListener, assert_plain_log, spawn
 from tests.test_web_daemon import metric
