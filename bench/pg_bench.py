@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests/ holds the cluster, feed server and harness
 
 from tests.failover import OUTAGE, RESOLVED, Node, run_failover  # noqa: E402
-from tests.feedserver import FeedServer  # noqa: E402
+from tests.peers import FeedServer  # noqa: E402
 from tests.pgcluster import PgCluster, PgUnavailable, find_bindir  # noqa: E402
 
 POLL_LOCK = 0x5357_0001
