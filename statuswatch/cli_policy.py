@@ -86,7 +86,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
 
     settings = load(args)
     now = system_clock()()
-    store = open_store(settings)
+    store = open_store(settings, readonly=args.silence_action == "list")
     try:
         if args.silence_action == "add":
             return _add(args, settings, store, now)

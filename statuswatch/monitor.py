@@ -7,7 +7,6 @@ per source per interval). The caller holds the store's cycle lock.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -188,6 +187,7 @@ class Monitor:
                 validators,
                 timeout=self.settings.timeout,
                 max_bytes=self.settings.max_body_bytes,
+                retries=self.settings.fetch_retries,
             )
         except FetchError as error:
             return SourceOutcome(
@@ -339,13 +339,9 @@ class Monitor:
 
             return DeliveryReport.waiting_in(self.store)
         from statuswatch.notify.deliver import Deliverer
-        from statuswatch.settings_view import full_settings
 
-        # Delivery works on the real, validated settings (a cached view is not enough for
-        # every policy), loaded now if this run started from settings_cache.py.
-        settings = full_settings(self.settings)
-        if settings is not self.settings:
-            self.settings, self.recipients = settings, Recipients(settings)
+        # self.settings may be a settings_view (cached, validated settings): delivery reads
+        # attributes only, so it needs no pydantic either.
         deliverer = Deliverer(self.settings, self.store, self.clock, self.recipients)
         return await deliverer.deliver_due()
 
@@ -387,6 +383,8 @@ def _missing_services(config: SourceConfig, snapshot: Snapshot) -> list[str]:
     for wanted in config.watched:
         if wanted.casefold() in by_fold:
             continue
+        import difflib  # only for a name that is missing: not on every `check`
+
         close = difflib.get_close_matches(wanted.casefold(), list(by_fold), n=1, cutoff=0.6)
         hint = (
             f"; did you mean {by_fold[close[0]]!r}?"

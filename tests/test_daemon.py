@@ -602,7 +602,7 @@ interval = "30s"
     # Both sources were due at start; the second waited for the first instead of skipping.
     run.wait_log(
         r"^<4>statuswatch\.daemon: nowhere: 127\.0\.0\.1 refused the connection"
-        r".*; next try in 60s$",
+        r".*; next try in 1m$",
         timeout=15,
     )
     status = json.loads(run.cli("status", "--json").stdout)

@@ -141,3 +141,24 @@ def test_wait_refuses_a_short_interval_for_apple_and_a_name_not_in_the_feed(
     )
     assert typo.returncode == 2 and "did you mean 'iCloud Backup'?" in typo.stderr
     _no_state(tmp_path)
+
+
+def test_wait_rides_out_a_failing_feed_without_counting_it_as_a_recovery(
+    tmp_path: Path, sink: FeedServer
+) -> None:
+    def script() -> None:
+        while sink.feed_requests < 2:
+            time.sleep(0.02)
+        sink.set_status(500)  # no data: neither available nor a reason to stop
+        while sink.feed_requests < 5:  # one poll: its request and two retries
+            time.sleep(0.02)
+        sink.feed = AVAILABLE
+        sink.set_status(200)
+
+    threading.Thread(target=script, daemon=True).start()
+    process = _wait(tmp_path, sink, "--timeout", "60s")
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 0, err
+    assert out.strip() == "iCloud Backup is available"
+    assert "last poll failed" in err and "500" in err
+    assert sink.feed_requests >= 6
