@@ -535,7 +535,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(output.dumps(output.json_check(report)))
     else:
-        emit(output.human_check(report, args.quiet))
+        emit(output.human_check(report, args.quiet, settings.timezone))
     for outcome in failures:
         print(f"statuswatch: {outcome.config.name}: {outcome.error}", file=sys.stderr)
     for problem in problems:

@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 from statuswatch.clock import Clock
 from statuswatch.errors import ConfigError
 from statuswatch.model import Kind, Transition
+from statuswatch.notify.gate import PolicyGate, is_held, lead_kind
 from statuswatch.notify.render import Message, render, render_digest, sample_transition
 from statuswatch.notify.targets import Target, subscriber_targets
 from statuswatch.secrets import Redactor, mask_url, redact_logs
 from statuswatch.sources.apple import STATUS_PAGES
-from statuswatch.store import OutboxRow, Silence, Store
+from statuswatch.store import OutboxRow, Store
 
 if TYPE_CHECKING:
     import apprise
@@ -80,7 +81,7 @@ class DeliveryReport:
 
     def count_waiting(self, store: Store) -> None:
         for row in store.outbox_rows(("pending", "sending")):
-            if row.held_until is not None and row.next_attempt_at <= row.held_until:
+            if is_held(row):
                 continue  # held by quiet hours (DESIGN §4a), not waiting for a retry
             self.pending += 1
             self.waiting[row.subscriber] = self.waiting.get(row.subscriber, 0) + 1
@@ -121,14 +122,6 @@ def _notify_type(kind: str) -> str:
     if kind == Kind.SCHEDULED:
         return apprise.NotifyType.INFO
     return apprise.NotifyType.WARNING
-
-
-def _lead_kind(rows: Sequence[OutboxRow]) -> str:
-    """The kind that sets a message's apprise type: the first row's; for a catch-up
-    (held rows), the latest change's, since that is where things stand now."""
-    if rows[0].held_until is not None:
-        return max(rows, key=lambda row: (row.transition.at, row.id)).kind
-    return rows[0].kind
 
 
 def _build_apprise(target: Target, subscriber: str) -> apprise.Apprise:
@@ -223,7 +216,7 @@ class Deliverer:
         redact_logs(urls)  # apprise's debug log shows the URLs, urls_file ones included
         self._limit = asyncio.Semaphore(concurrency)
         self._apprise: dict[str, apprise.Apprise] = {}
-        self._silences: list[Silence] = []
+        self.gate = PolicyGate(settings, store, clock)  # DESIGN §4a silences, quiet hours
 
     def _all_targets(self) -> list[Target]:
         targets = []
@@ -237,8 +230,7 @@ class Deliverer:
     async def deliver_due(self) -> DeliveryReport:
         report = DeliveryReport()
         now = self.clock()
-        # Read at every delivery: a silence added while a daemon runs counts at once.
-        self._silences = self.store.active_silences(now)
+        self.gate.refresh(now)
         groups: dict[tuple[str, str], list[OutboxRow]] = defaultdict(list)
         for row in self.store.outbox_rows(("pending", "sending"), due_before=now):
             groups[(row.subscriber, row.target_key)].append(row)
@@ -260,7 +252,7 @@ class Deliverer:
                 claimed, "its subscriber or target is no longer in the configuration", report
             )
             return
-        claimed, catch_up = self._screen(subscriber, claimed)
+        claimed, catch_up = self.gate.screen(subscriber, claimed)
         if not claimed and not catch_up:
             return
         try:
@@ -277,13 +269,14 @@ class Deliverer:
             return
         messages = self._messages(subscriber, claimed) if claimed else []
         if catch_up:
-            messages.append((self._catch_up(subscriber, catch_up), catch_up))
+            options = self._render_options(subscriber, catch_up[0].transition)
+            messages.append((self.gate.catch_up(subscriber, catch_up, options), catch_up))
         for message, batch in messages:
             async with self._limit:
                 result = await send(
                     instance,
                     message,
-                    _lead_kind(batch),
+                    lead_kind(batch),
                     target.tags,
                     self.settings.timeout * 3,
                     self.redactor,
@@ -321,49 +314,6 @@ class Deliverer:
             (render(row.transition, **self._render_options(subscriber, row.transition)), [row])
             for row in ordered
         ]
-
-    def _screen(
-        self, subscriber: SubscriberConfig, rows: list[OutboxRow]
-    ) -> tuple[list[OutboxRow], list[OutboxRow]]:
-        """DESIGN §4a: silenced rows are set aside for good, rows inside quiet hours are
-        held until the window ends; returns (rows to send now, rows for the catch-up)."""
-        from statuswatch.notify.policy import policy_of, screen
-
-        now = self.clock()
-        policy = policy_of(subscriber, self.settings)
-        screened = screen(rows, policy, self._silences, now)
-        for silence_id, silenced in screened.silenced.items():
-            self.store.mark_silenced([row.id for row in silenced], silence_id, now)
-            for row in silenced:
-                log.info(
-                    "silenced (silence %d): %s/%s for %s (%s)",
-                    silence_id,
-                    row.kind,
-                    row.transition.service or row.transition.source,
-                    row.subscriber,
-                    row.target_label,
-                )
-        if screened.hold and screened.hold_until is not None:
-            self.store.hold([row.id for row in screened.hold], screened.hold_until)
-            log.info(
-                "quiet hours of %s: holding %d message(s) until %s",
-                subscriber.name,
-                len(screened.hold),
-                screened.hold_until.isoformat(),
-            )
-        return screened.send, screened.catch_up
-
-    def _catch_up(self, subscriber: SubscriberConfig, rows: list[OutboxRow]) -> Message:
-        from statuswatch.notify.policy import policy_of
-        from statuswatch.notify.policytext import render_catch_up
-
-        policy = policy_of(subscriber, self.settings)
-        options = self._render_options(subscriber, rows[0].transition)
-        return render_catch_up(
-            [row.transition for row in rows],
-            window=str(policy.quiet) if policy.quiet else "quiet hours",
-            **options,
-        )
 
     def _render_options(
         self, subscriber: SubscriberConfig, transition: Transition

@@ -45,6 +45,7 @@ from statuswatch.store.errors import (
     StoreUnwritable,
 )
 from statuswatch.store.interface import Store
+from statuswatch.store.outbox import CLAIM_CHUNK
 from statuswatch.store.records import FeedCache, LeaderInfo, OutboxEntry, dt, ts
 from statuswatch.store.sql import Sql
 from statuswatch.tracker import SourceTrack
@@ -466,6 +467,26 @@ class PostgresStore(Store):
                 (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),  # type: ignore[operator]
             )
             return cursor.rowcount == 1
+
+    def claim_many(
+        self, row_ids: Sequence[int], now: datetime, claimer: str, stale_after: float = 300.0
+    ) -> list[int]:
+        """claim() for many rows in one statement per chunk, rows being claimed by another
+        node at this instant skipped (SKIP LOCKED), as claim() does for one."""
+        won: list[int] = []
+        for start in range(0, len(row_ids), CLAIM_CHUNK):
+            chunk = list(row_ids[start : start + CLAIM_CHUNK])
+            with self._connection() as connection:
+                rows = connection.execute(
+                    "UPDATE outbox SET status = 'sending', claimed_at = %s, claimed_by = %s,"
+                    " next_attempt_at = %s WHERE id IN (SELECT id FROM outbox"
+                    " WHERE id = ANY(%s) AND (status = 'pending'"
+                    " OR (status = 'sending' AND claimed_at <= %s)) FOR UPDATE SKIP LOCKED)"
+                    " RETURNING id",
+                    (ts(now), claimer, ts(now) + stale_after, chunk, ts(now) - stale_after),  # type: ignore[operator]
+                ).fetchall()
+            won.extend(int(row[0]) for row in rows)
+        return won
 
     # -- the poll lock and leadership ---------------------------------------------------
 
