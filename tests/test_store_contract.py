@@ -237,6 +237,40 @@ def test_concurrent_claims_give_every_row_exactly_one_owner(opener: Opener) -> N
     assert first.outbox_counts()["sending"] == len(row_ids)
 
 
+def test_claim_many_gives_every_row_exactly_one_owner(opener: Opener) -> None:
+    """The batched claim of a fan-out: the same compare-and-set per row as claim()."""
+    first = opener()
+    row_ids = _queue(first, count=1_200)  # more than one chunk
+    taken = row_ids[:5]
+    assert all(first.claim(row_id, T0, "other") for row_id in taken)
+    wins: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(3)
+
+    def race(index: int) -> None:
+        mine = opener(keep=False)
+        try:
+            start.wait()
+            won = mine.claim_many(row_ids, T0, f"node{index}")
+            with lock:
+                wins.extend((row_id, index) for row_id in won)
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    owners = Counter(row_id for row_id, _ in wins)
+    assert sorted(owners) == sorted(row_ids[5:])
+    assert set(owners.values()) == {1}
+    assert first.outbox_counts()["sending"] == len(row_ids)
+    # Stale claims are won again, as with claim().
+    later = T0 + timedelta(seconds=301)
+    assert sorted(first.claim_many(taken, later, "again", stale_after=300)) == sorted(taken)
+
+
 def test_sent_rows_are_never_claimed_again(store: Store) -> None:
     [row_id] = _queue(store)
     assert store.claim(row_id, T0, "me")

@@ -65,6 +65,9 @@ def outbox_from_row(row: Sequence[object]) -> OutboxRow:
     )
 
 
+CLAIM_CHUNK = 500  # rows claimed per transaction by claim_many()
+
+
 class OutboxMixin(Backend):
     def outbox_rows(
         self,
@@ -107,6 +110,26 @@ class OutboxMixin(Backend):
                 (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),
             )
             return cursor.rowcount == 1
+
+    def claim_many(
+        self, row_ids: Sequence[int], now: datetime, claimer: str, stale_after: float = 300.0
+    ) -> list[int]:
+        """`claim()` for many rows, one transaction per chunk instead of one per row (a
+        fan-out to thousands of targets): each row gets the same compare-and-set as in
+        claim(), so each is won by exactly one process; returns the ids won."""
+        won: list[int] = []
+        for start in range(0, len(row_ids), CLAIM_CHUNK):
+            with self.transaction() as db:
+                for row_id in row_ids[start : start + CLAIM_CHUNK]:
+                    cursor = db.execute(
+                        "UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?,"
+                        " next_attempt_at = ? WHERE id = ? AND (status = 'pending'"
+                        " OR (status = 'sending' AND claimed_at <= ?))",
+                        (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),  # type: ignore[operator]
+                    )
+                    if cursor.rowcount == 1:
+                        won.append(row_id)
+        return won
 
     def mark_sent(self, row_ids: Sequence[int], now: datetime) -> None:
         with self.transaction() as db:

@@ -45,6 +45,7 @@ from statuswatch.store.errors import (
     StoreUnwritable,
 )
 from statuswatch.store.interface import Store
+from statuswatch.store.outbox import CLAIM_CHUNK
 from statuswatch.store.records import FeedCache, LeaderInfo, OutboxEntry, dt, ts
 from statuswatch.store.sql import Sql
 from statuswatch.tracker import SourceTrack
@@ -166,6 +167,10 @@ PG_ONLY_TABLES = frozenset({"leadership", "statuswatch_schema"})
 
 # Every round trip is bounded (DESIGN §5: a hung database must not hang the daemon).
 CONNECT_TIMEOUT = 5
+# While the database is known to be failing, waiting for a pooled connection is cut short:
+# the pool keeps reconnecting in the background, and the daemon's loop, its status line
+# and a /metrics scrape must not stall CONNECT_TIMEOUT * 2 on every store call meanwhile.
+DOWN_WAIT = 0.5
 _LIBPQ_DEFAULTS = {
     # libpq keyword: (environment variable that overrides it, value)
     "connect_timeout": ("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT)),
@@ -333,6 +338,7 @@ class PostgresStore(Store):
         # ... and the session through which the current cycle writes (see module doc).
         self._cycle: psycopg.Connection[Any] | None = None
         self._fenced = False
+        self._down = False  # the last attempt to reach the server failed
 
     # -- opening -------------------------------------------------------------------------
 
@@ -380,14 +386,19 @@ class PostgresStore(Store):
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        wait = DOWN_WAIT if self._down else CONNECT_TIMEOUT * 2
         try:
-            with self._pool.connection() as connection:
+            with self._pool.connection(timeout=wait) as connection:
+                self._down = False
                 yield connection
         except psycopg_pool.PoolTimeout:
+            self._down = True
             raise StoreUnavailable(
-                f"no connection to PostgreSQL at {self.location} within "
-                f"{CONNECT_TIMEOUT * 2}s; is the server up?"
+                f"no connection to PostgreSQL at {self.location}; is the server up?"
             ) from None
+        except psycopg.OperationalError as error:
+            self._down = True
+            raise _translate(error, self.target) from None
         except psycopg.Error as error:
             raise _translate(error, self.target) from None
 
@@ -467,6 +478,26 @@ class PostgresStore(Store):
             )
             return cursor.rowcount == 1
 
+    def claim_many(
+        self, row_ids: Sequence[int], now: datetime, claimer: str, stale_after: float = 300.0
+    ) -> list[int]:
+        """claim() for many rows in one statement per chunk, rows being claimed by another
+        node at this instant skipped (SKIP LOCKED), as claim() does for one."""
+        won: list[int] = []
+        for start in range(0, len(row_ids), CLAIM_CHUNK):
+            chunk = list(row_ids[start : start + CLAIM_CHUNK])
+            with self._connection() as connection:
+                rows = connection.execute(
+                    "UPDATE outbox SET status = 'sending', claimed_at = %s, claimed_by = %s,"
+                    " next_attempt_at = %s WHERE id IN (SELECT id FROM outbox"
+                    " WHERE id = ANY(%s) AND (status = 'pending'"
+                    " OR (status = 'sending' AND claimed_at <= %s)) FOR UPDATE SKIP LOCKED)"
+                    " RETURNING id",
+                    (ts(now), claimer, ts(now) + stale_after, chunk, ts(now) - stale_after),  # type: ignore[operator]
+                ).fetchall()
+            won.extend(int(row[0]) for row in rows)
+        return won
+
     # -- the poll lock and leadership ---------------------------------------------------
 
     def try_lead(self) -> bool:
@@ -474,7 +505,12 @@ class PostgresStore(Store):
         if self.leader:
             return self.still_leading()
         if self._lead is None or self._lead.closed:
-            self._lead = _connect(self._info, self.target)
+            try:
+                self._lead = _connect(self._info, self.target)
+            except StoreUnavailable:
+                self._down = True
+                raise
+            self._down = False
         try:
             row = self._lead.execute("SELECT pg_try_advisory_lock(%s)", (POLL_LOCK,)).fetchone()
             if not (row and row[0]):
@@ -503,6 +539,9 @@ class PostgresStore(Store):
         try:
             self._lead.execute("SELECT 1")
         except psycopg.Error:
+            # Its session ended: maybe the server is gone too (then do not wait for the
+            # pool in the next store calls; a live pool answers at once anyway).
+            self._down = True
             self._lost(self._lead)
             return False
         return True
