@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from statuswatch.clock import Clock
 from statuswatch.errors import ConfigError
 from statuswatch.model import Kind, Transition
-from statuswatch.notify.batch import SentMarks
+from statuswatch.notify.batch import Claims, SentMarks
 from statuswatch.notify.gate import PolicyGate, is_held, lead_kind
 from statuswatch.notify.render import Message, render, render_digest, sample_transition
 from statuswatch.notify.targets import Target, subscriber_targets
@@ -217,7 +217,7 @@ class Deliverer:
         redact_logs(urls)  # apprise's debug log shows the URLs, urls_file ones included
         self._limit = asyncio.Semaphore(concurrency)
         self._sent = SentMarks(store, clock)
-        self._won: set[int] = set()
+        self._claims = Claims(store, clock, self.claimer, 60.0)
         self._apprise: dict[str, apprise.Apprise] = {}
         self.gate = PolicyGate(settings, store, clock)  # DESIGN §4a silences, quiet hours
 
@@ -238,10 +238,8 @@ class Deliverer:
         due = self.store.outbox_rows(("pending", "sending"), due_before=now)
         for row in due:
             groups[(row.subscriber, row.target_key)].append(row)
-        # Every due row claimed up front, a chunk per transaction (each row its own
-        # compare-and-set), rather than one transaction per row.
         stale = max(60.0, self.settings.timeout * 6)
-        self._won = set(self.store.claim_many([row.id for row in due], now, self.claimer, stale))
+        self._claims = Claims(self.store, self.clock, self.claimer, stale)
         await asyncio.gather(*(self._deliver_group(rows, report) for rows in groups.values()))
         report.count_waiting(self.store)
         return report
@@ -257,7 +255,10 @@ class Deliverer:
 
     async def _deliver_group_now(self, rows: list[OutboxRow], report: DeliveryReport) -> None:
         now = self.clock()
-        claimed = [row for row in rows if row.id in self._won]
+        # Claimed now that a sending slot is ours, together with the groups that got one
+        # at about the same time (notify/batch.py).
+        won = await self._claims.claim([row.id for row in rows])
+        claimed = [row for row in rows if row.id in won]
         if not claimed:
             return
         subscriber_name = claimed[0].subscriber
