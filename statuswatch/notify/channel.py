@@ -119,8 +119,11 @@ def _clean(redactor: Redactor, text: str) -> str:
     return " ".join(redactor(text).split())[:REASON_MAX]
 
 
-# The debug lines that carry a server's answer (apprise's email, HTTP and socket plugins).
-_REASON_HINTS = ("response", "reason", "error", "exception", "refused", "denied", "auth", "5")
+# The debug lines that carry a server's answer (apprise's email, HTTP and socket plugins):
+# "Socket Exception: (535, b'5.7.8 Authentication credentials invalid')", "Response
+# Details: …". Lines that echo what was sent ("JSON Payload: …") are not reasons.
+_REASON_HINTS = ("exception", "response details", "reason", "refused", "denied", "status code")
+_NOT_REASONS = ("payload", "email ", "json post", "http post", "notify", "loaded", "sending")
 
 
 def failure_reason(result: Any, lines: list[tuple[int, str]]) -> str:
@@ -138,7 +141,7 @@ def failure_reason(result: Any, lines: list[tuple[int, str]]) -> str:
         for level, text in lines
         if level < logging.WARNING
         and any(hint in text.lower() for hint in _REASON_HINTS)
-        and not text.lower().startswith(("email ", "json post", "http post", "notify"))
+        and not any(word in text.lower() for word in _NOT_REASONS)
     ]
     complaints += details[-2:]
     if complaints:

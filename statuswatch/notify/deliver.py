@@ -90,6 +90,7 @@ class Deliverer:
         self._limit = asyncio.Semaphore(concurrency)
         self._apprise: dict[str, apprise.Apprise] = {}
         self._silences: list[Silence] = []
+        self._told = 0  # delivery_failed rows queued during this step
 
     def _all_targets(self) -> list[Target]:
         targets = []
@@ -113,6 +114,15 @@ class Deliverer:
         results = await asyncio.gather(
             *(self._guarded(rows, report) for rows in groups.values()), return_exceptions=True
         )
+        if self._told and only is None:
+            # Rows given up just now: tell whoever asked in this same run, not a poll later.
+            told: dict[tuple[str, str], list[OutboxRow]] = defaultdict(list)
+            for row in self.store.outbox_rows(("pending",), due_before=self.clock()):
+                if row.kind == Kind.DELIVERY_FAILED and row.attempts == 0:
+                    told[(row.subscriber, row.target_key)].append(row)
+            results += await asyncio.gather(
+                *(self._guarded(rows, report) for rows in told.values()), return_exceptions=True
+            )
         for result in results:
             if isinstance(result, Exception):  # _guarded catches; this is the last net
                 log.error("a delivery step failed: %s", self.redactor(_reason(result)))
@@ -404,6 +414,7 @@ class Deliverer:
                 )
         if entries:
             queued = self.store.queue_policy(entries, self.clock())
+            self._told += queued
             log.info("queued %d delivery_failed message(s)", queued)
 
     def _target(self, subscriber: SubscriberConfig | None, key: str) -> Target | None:

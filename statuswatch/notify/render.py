@@ -482,6 +482,8 @@ def _digest_label(facts: _Facts) -> str:
         return f"{service}: {_planned_noun(facts).removeprefix('an ')} starts soon"
     if kind == Kind.REMINDER:
         return f"{service}: still {_STATE_NOW[State(facts.transition.to_state)]}"
+    if kind == Kind.DELIVERY_FAILED:
+        return f"{service}: a notification was given up"
     return f"{service}: {_STATE_BEFORE[State(kind.value)]}"
 
 

@@ -10,13 +10,14 @@ masked `label` for display. The raw URL stays in memory only.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statuswatch.errors import ConfigError
-from statuswatch.secrets import mask_url
+from statuswatch.secrets import mask_url, redact_logs
 
 if TYPE_CHECKING:
     from statuswatch.config import SubscriberConfig
@@ -91,6 +92,15 @@ def subscriber_targets(subscriber: SubscriberConfig) -> list[Target]:
     ]
 
 
+class _Hold(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def check_targets(subscriber: SubscriberConfig) -> None:
     """What can be checked without apprise: urls_file readable, apprise_config present."""
     if subscriber.urls_file:
@@ -119,12 +129,24 @@ def config_urls(subscriber: SubscriberConfig) -> list[str]:
     instance = apprise.Apprise()
     instance.add(config)
     tags = list(subscriber.tags) or apprise.common.MATCH_ALL_TAG
+    # apprise logs each URL it loads from the file ("Loaded URL: json://…/TOKEN") before
+    # we know them: hold its records until the URLs are known to the log redactor.
+    held = _Hold()
+    logger = logging.getLogger("apprise")
+    logger.addHandler(held)
+    propagate, logger.propagate = logger.propagate, False
     try:
         urls = [plugin.url() for plugin in instance.find(tag=tags)]
     except Exception as error:  # apprise parses the file here; its errors name no secret
         raise ConfigError(
             f"subscriber {subscriber.name!r}: apprise cannot read {path} ({type(error).__name__})"
         ) from None
+    finally:
+        logger.removeHandler(held)
+        logger.propagate = propagate
+        redact_logs(locals().get("urls") or [])
+        for record in held.records:
+            logger.handle(record)
     if not urls:
         which = f" for the tags {', '.join(subscriber.tags)}" if subscriber.tags else ""
         raise ConfigError(
