@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.feedserver import FeedServer  # noqa: E402
-from tests.helpers_feed import feed_bytes, raw_event, raw_feed  # noqa: E402
+from tests.builders import feed_bytes, raw_event, raw_feed  # noqa: E402
+from tests.peers import FeedServer  # noqa: E402
 from tests.webtools import chromium  # noqa: E402
 
 NOW = datetime(2026, 12, 2, 9, 40, tzinfo=UTC)

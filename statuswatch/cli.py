@@ -30,6 +30,7 @@ EXIT_CANTCREAT = 73  # the state directory or database cannot be written
 EXIT_TEMPFAIL = 75  # try again later: lock busy, deliveries pending
 EXIT_CONFIG = 78  # configuration error
 EXIT_GIVEN_UP = 79  # a notification was given up (dead) and nobody retried or dropped it
+EXIT_PIPE = 141  # the reader of our output went away, as a tool killed by SIGPIPE (128 + 13)
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -49,6 +50,8 @@ exit codes:
       delivery failed
   124 `wait`: --timeout ended the wait before the service was available
   130 interrupted (Ctrl-C)
+  141 the output's reader went away (e.g. `statuswatch history | head -1`): ended
+      quietly, as a tool killed by SIGPIPE
   with --nagios, `check` uses the Nagios convention instead:
   0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
 """
@@ -57,6 +60,7 @@ log = logging.getLogger("statuswatch")
 GLOBAL_DEFAULTS: dict[str, Any] = {
     "config": None,
     "state_dir": None,
+    "credentials_dir": None,
     "log_level": None,
     "debug": False,
 }
@@ -88,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the database lives (default: $STATUSWATCH_STATE_DIR, $STATE_DIRECTORY, "
         "$XDG_STATE_HOME/statuswatch, ~/.local/state/statuswatch)",
     )
+    common.add_argument(
+        "--credentials-dir",
+        metavar="DIR",
+        help="stand-in for systemd's $CREDENTIALS_DIRECTORY, to use the service's secrets from "
+        "a shell, e.g. /etc/statuswatch (default: $STATUSWATCH_CREDENTIALS_DIRECTORY)",
+    )
     common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
 
@@ -109,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
             help=help_text,
             description=help_text,
             parents=[common],
-            epilog=EXIT_CODES_HELP,
+            # The whole table lives in `statuswatch --help` (and the README), once.
+            epilog="exit codes: see `statuswatch --help`",
             formatter_class=argparse.RawDescriptionHelpFormatter,
             **kwargs,
         )
@@ -137,11 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     services = command(
         "services",
-        "List the service names of an Apple feed (fetched now), to choose what to watch.",
+        "List the services of the configured feeds (fetched now) with their state, to choose "
+        "what to watch; --feed/--locale/--url ask another feed.",
     )
-    services.add_argument("--feed", choices=["consumer", "developer"], default="consumer")
-    services.add_argument("--locale", default=None, help="e.g. en_US (default: en_US)")
-    services.add_argument("--url", default=None, help="fetch this URL instead of Apple's")
+    from statuswatch.cli_services import add_arguments as add_services_arguments
+
+    add_services_arguments(services)
 
     history = command("history", "Show recorded transitions.")
     history.add_argument("--service", metavar="NAME")
@@ -242,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from statuswatch.cli_policy import add_commands
 
-    add_commands(command)
+    add_commands(command, common)
     return parser
 
 
@@ -255,11 +267,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args)
     handler = COMMANDS[args.command]
     try:
-        return handler(args)
+        _use_credentials_dir(args)
+        try:
+            code = handler(args)
+        finally:
+            _hand_back_state_dirs()
+        sys.stdout.flush()  # a reader that went away (`| head`) shows here for short output
+        return code
     except KeyboardInterrupt:
         print("statuswatch: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # every expected failure is mapped to one sentence here
+        if isinstance(error, BrokenPipeError) and _stdout_gone():
+            return _end_quietly_after_closed_pipe()
         code, message = classify(error)
         if args.debug or code == EXIT_SOFTWARE:
             log.debug("details", exc_info=True)
@@ -267,6 +287,57 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"statuswatch: {message}", file=sys.stderr)
         return code
+
+
+def _use_credentials_dir(args: argparse.Namespace) -> None:
+    """--credentials-dir / $STATUSWATCH_CREDENTIALS_DIRECTORY stand in for systemd's
+    $CREDENTIALS_DIRECTORY, so that `${CREDENTIALS_DIRECTORY}/apprise-urls` in the service's
+    config resolves in an operator's shell too. Set in the environment because every place
+    that expands it (urls_file, apprise_config, database_file, the settings cache) reads it
+    there."""
+    from statuswatch.errors import ConfigError
+
+    chosen = args.credentials_dir or os.environ.get("STATUSWATCH_CREDENTIALS_DIRECTORY")
+    if not chosen:
+        return
+    origin = "--credentials-dir" if args.credentials_dir else "STATUSWATCH_CREDENTIALS_DIRECTORY"
+    folder = Path(chosen).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{origin} {chosen}: no such directory; name the folder that holds the files "
+            "LoadCredential= reads (e.g. /etc/statuswatch)"
+        )
+    os.environ["CREDENTIALS_DIRECTORY"] = str(folder)
+
+
+def _stdout_gone() -> bool:
+    """True when nobody reads our stdout any more (the reader of a pipe has exited).
+
+    A BrokenPipeError from a socket (a webhook that hung up) is a different failure and
+    must still be reported; poll() tells the two apart: a pipe without a reader is POLLERR.
+    """
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _end_quietly_after_closed_pipe() -> int:
+    """`statuswatch history | head -1`: stop as `cat` would, without a word.
+
+    What was left in the buffer cannot be written; pointing stdout at /dev/null keeps the
+    interpreter's final flush from raising (and printing) the same error again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return EXIT_PIPE
 
 
 def classify(error: Exception) -> tuple[int, str]:
@@ -326,12 +397,16 @@ def _configure_logging(args: argparse.Namespace) -> None:
 # -- shared steps ----------------------------------------------------------------------
 
 
-def load(args: argparse.Namespace, cache: list[Any] | None = None) -> Settings:
+def load(
+    args: argparse.Namespace, cache: list[Any] | None = None, *, aside: bool = False
+) -> Settings:
     """Find and read the config; install the secret redactor on every log handler.
 
     With `cache` (a list, for `check`), validated settings are reused from the state
     directory when nothing they depend on changed (settings_cache.py); the lookup is
-    appended to `cache` so that the caller can save them after a miss.
+    appended to `cache` so that the caller can save them after a miss. With `aside`
+    (the daemon), a miss is validated in a child process, so that pydantic never stays
+    in the daemon's memory.
     """
     from statuswatch.configfile import find_config_file
 
@@ -346,7 +421,11 @@ def load(args: argparse.Namespace, cache: list[Any] | None = None) -> Settings:
         return load_settings(path, **overrides)
 
     settings: Any = None
-    if cache is not None:
+    if aside:
+        from statuswatch.settings_cache import load_aside
+
+        settings = load_aside(path, overrides, validate)
+    elif cache is not None:
         from statuswatch import settings_cache
         from statuswatch.settings_view import with_loader
 
@@ -377,7 +456,9 @@ def _install_redactor(settings: Settings) -> None:
         handler.addFilter(RedactingFilter(redactor))
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings, *, readonly: bool = False) -> Store:
+    """The configured store. `readonly` for commands that only read (DESIGN §5): they
+    never change the database and work where this user cannot write."""
     dsn = settings.database_dsn()
     if dsn is not None:
         # Two machines (DESIGN §5): psycopg is imported only here, when configured.
@@ -385,11 +466,26 @@ def open_store(settings: Settings) -> Store:
         from statuswatch.store.postgres import PostgresStore
 
         redact_dsn(dsn)
-        return PostgresStore.open(dsn)
+        return PostgresStore.open(dsn, readonly=readonly)
     from statuswatch.store import SqliteStore, default_state_dir
 
     state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir()
-    return SqliteStore.open(state_dir)
+    if not readonly:  # a reader creates nothing, so it has nothing to hand back
+        OPENED_STATE_DIRS.append(state_dir)
+    return SqliteStore.open(state_dir, readonly=readonly)
+
+
+# State directories this process opened: a root shell hands what it created there back to
+# the directory's owner (the systemd service's user) when the command ends.
+OPENED_STATE_DIRS: list[Path] = []
+
+
+def _hand_back_state_dirs() -> None:
+    if OPENED_STATE_DIRS and os.geteuid() == 0:
+        from statuswatch.store.ownership import hand_back
+
+        for state_dir in OPENED_STATE_DIRS:
+            hand_back(state_dir)
 
 
 def http_client() -> Any:
@@ -420,7 +516,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             from statuswatch.settings_cache import save
 
             save(cache[0], settings)  # after open_store: the state directory exists now
-        with store.cycle_lock():
+        with store.cycle_lock(wait=settings.lock_wait):
             monitor = Monitor(settings, store, http_client(), clock)
             monitor.summarised = True
             monitor.recipients.validate()
@@ -504,7 +600,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.dir is None and settings.export is None:
         raise UsageError("say where to write: `statuswatch export DIR`, or set [export] dir")
     folder = Path(args.dir) if args.dir else Path(settings.export.dir)  # type: ignore[union-attr]
-    store = open_store(settings)
+    store = open_store(settings, readonly=True)
     try:
         written = export_site(store, settings, system_clock()(), folder.expanduser())
     finally:
@@ -516,25 +612,30 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from statuswatch.daemon import run_daemon
 
-    return run_daemon(args, load, open_store)
+    return run_daemon(args, lambda a: load(a, aside=True), open_store)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from statuswatch import output
 
     settings = load(args)
-    store = open_store(settings)
+    store = open_store(settings, readonly=True)
     try:
         states = store.service_states()
         sources = store.source_statuses()
         counts = store.outbox_counts()
         leader = store.leader_info()
+        location = store.location
+        from statuswatch.clock import system_clock
+
+        silences = store.active_silences(system_clock()())
     finally:
         store.close()
     if args.json:
         print(
             output.dumps(
                 {
+                    "state": location,
                     "sources": [
                         {
                             "name": name,
@@ -555,32 +656,68 @@ def cmd_status(args: argparse.Namespace) -> int:
                         for source, track in states
                     ],
                     "outbox": counts,
+                    "active_silences": [silence.id for silence in silences],
                     **({} if leader is None else {"leader": _leader_json(leader)}),
                 }
             )
         )
         return EXIT_OK
-    if not states and not sources:
-        print("Nothing recorded yet: run `statuswatch check` first.")
-        return EXIT_OK
-    width = max([len(track.service) for _, track in states] + [20])
-    for _, track in states:
-        state = "unconfirmed" if track.state is None else str(track.state)
-        print(output.service_line(track.service, state, f"since {output.when(track.since)}", width))
-    for name, status in sources.items():
-        health = f"last error: {status.last_error}" if status.last_error else "ok"
-        print(
-            f"source {name}: last poll {output.when(status.last_poll)}, last success "
-            f"{output.when(status.last_success)} ({health})"
-        )
+    for line in status_lines(settings, states, sources):
+        print(line)
     if counts["pending"] or counts["dead"] or counts["sending"]:
         print(
             f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
             "(see `statuswatch outbox`)"
         )
+    if silences:
+        muted = ", ".join(
+            f"{silence.id} ({silence.service or silence.subscriber or silence.kind})"
+            for silence in silences
+        )
+        print(f"silences active: {muted} (see `statuswatch silence list`)")
     if leader is not None:
         print(_leader_line(leader))
+    print(f"state: {location}")
     return EXIT_OK
+
+
+def status_lines(settings: Settings, states: Sequence[Any], sources: dict[str, Any]) -> list[str]:
+    """`status` on a terminal: every watched service (also those with nothing recorded),
+    then each source's health."""
+    from statuswatch import output
+
+    rows: list[tuple[str, str, str]] = []
+    seen = set()
+    for source, track in states:
+        seen.add((source, track.service))
+        if track.state is not None:
+            rows.append((track.service, str(track.state), f"since {output.when(track.since)}"))
+        elif track.candidate is not None:  # confirm > 1: seen, not yet confirmed
+            rows.append(
+                (
+                    track.service,
+                    "unconfirmed",
+                    f"{track.candidate} seen in {track.streak} poll(s) since "
+                    f"{output.when(track.candidate_since)}, confirmed after {settings.confirm}",
+                )
+            )
+        else:
+            rows.append((track.service, "no data", "not confirmed yet"))
+    for config in settings.sources:
+        for name in config.watched or ():
+            if (config.name, name) not in seen:
+                rows.append((name, "no data", "nothing recorded yet: run `statuswatch check`"))
+    width = max([len(name) for name, _, _ in rows] + [20])
+    lines = [output.service_line(name, state, detail, width) for name, state, detail in rows]
+    for name, status in sources.items():
+        health = f"last error: {status.last_error}" if status.last_error else "ok"
+        lines.append(
+            f"source {name}: last poll {output.when(status.last_poll)}, last success "
+            f"{output.when(status.last_success)} ({health})"
+        )
+    if not states and not sources:
+        lines.append("Nothing recorded yet: run `statuswatch check` first.")
+    return lines
 
 
 def _leader_json(leader: Any) -> dict[str, object]:
@@ -610,29 +747,11 @@ def _iso(moment: Any) -> str | None:
 
 
 def cmd_services(args: argparse.Namespace) -> int:
-    from statuswatch.sources.apple import feed_url, parse_feed
-    from statuswatch.sources.http import FetchError, Validators, fetch_body
+    from statuswatch.cli_services import cmd_services as list_services
+    from statuswatch.clock import system_clock
 
     settings = load(args)
-    url = args.url or feed_url(args.feed, args.locale or "en_US")
-
-    async def fetch() -> bytes:
-        async with http_client() as client:
-            result = await fetch_body(
-                client,
-                url,
-                Validators(),
-                timeout=settings.timeout,
-                max_bytes=settings.max_body_bytes,
-            )
-        if result.body is None:
-            raise FetchError(f"{url} answered 304 Not Modified to a plain request")
-        return result.body
-
-    snapshot = parse_feed(asyncio.run(fetch()))
-    for service in snapshot.services:
-        print(service.name)
-    return EXIT_OK
+    return list_services(args, settings, int(system_clock()().timestamp() * 1000))
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -649,10 +768,11 @@ def cmd_history(args: argparse.Namespace) -> int:
             since = system_clock()() - timedelta(seconds=parse_duration(args.since))
         except ValueError as error:
             raise UsageError(f"--since: {error}") from None
-    store = open_store(settings)
+    store = open_store(settings, readonly=True)
     try:
         transitions = store.transitions(since=since, service=args.service)
         silenced = store.silenced_subscribers()
+        location = store.location
     finally:
         store.close()
     if args.json:
@@ -661,8 +781,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         emit([output.dumps(transition_item(t)) for t in transitions])
     elif transitions:
         emit(output.history_lines(transitions, settings.timezone, silenced))
+        print(f"# state: {location}")
     else:
-        print("No transitions recorded in that period.")
+        print(f"No transitions recorded in that period (state: {location}).")
     return EXIT_OK
 
 
@@ -774,7 +895,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     from statuswatch import output
 
     settings = load(args)
-    store = open_store(settings)
+    store = open_store(settings, readonly=args.action == "list")
     try:
         if args.action == "retry":
             if args.id is None and not args.all:
@@ -791,13 +912,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             print(f"dropped row {args.id}; it will not be delivered.")
             return EXIT_OK
         rows = store.outbox_rows(("pending", "sending", "dead", "silenced"))
+        location = store.location
     finally:
         store.close()
     if args.json:
         print(output.dumps([_outbox_json(row) for row in rows]))
         return EXIT_OK
     if not rows:
-        print("The outbox is empty: every notification was delivered.")
+        print(f"The outbox is empty: every notification was delivered (state: {location}).")
         return EXIT_OK
     table = [
         ("ID", "STATUS", "SUBSCRIBER", "TARGET", "KIND", "SERVICE", "TRIES", "NEXT", "LAST ERROR")
@@ -817,6 +939,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             )
         )
     emit(output.table(table))
+    print(f"# state: {location}")
     return EXIT_OK
 
 
@@ -858,6 +981,11 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     print(f"# resolved from {path or 'built-in defaults'} and STATUSWATCH_* variables")
     print(public_view(settings))
+    if settings.database is None and settings.database_file is None and not settings.state_dir:
+        from statuswatch.store import default_state_dir
+
+        # Not set anywhere: say which directory commands will use here and now.
+        print(f"# state directory in effect: {default_state_dir()}")
     return EXIT_OK
 
 

@@ -27,7 +27,10 @@ WAIT_HELP = (
 )
 
 
-def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+def add_commands(
+    command: Callable[..., argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Register `silence` and `wait`; `common` holds --config, --state-dir and the rest."""
     silence = command(
         "silence",
         "Mute notifications for a while (a planned change, a known problem): matching "
@@ -37,6 +40,7 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     actions.required = True
     add = actions.add_parser(
         "add",
+        parents=[common],
         help="add a silence; prints its id",
         description="Add a silence; prints its id. Give at least one of --service, "
         "--subscriber, --kind; a notification is silenced when it matches all of them.",
@@ -53,9 +57,11 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         "the configured timezone)",
     )
     add.add_argument("--comment", metavar="TEXT", help="why (shown by `silence list`)")
-    listing = actions.add_parser("list", help="active silences and those ended in 7 days")
+    listing = actions.add_parser(
+        "list", parents=[common], help="active silences and those ended in 7 days"
+    )
     listing.add_argument("--json", action="store_true")
-    expire = actions.add_parser("expire", help="end a silence now")
+    expire = actions.add_parser("expire", parents=[common], help="end a silence now")
     expire.add_argument("id", type=int, metavar="ID")
 
     wait = command("wait", WAIT_HELP)
@@ -80,7 +86,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
 
     settings = load(args)
     now = system_clock()()
-    store = open_store(settings)
+    store = open_store(settings, readonly=args.silence_action == "list")
     try:
         if args.silence_action == "add":
             return _add(args, settings, store, now)

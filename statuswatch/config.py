@@ -37,6 +37,7 @@ from statuswatch.secrets import mask_url
 from statuswatch.settings_view import (
     check_database,
     database_dsn,
+    format_duration,
     source_watched,
     split_listen,
     subscriber_wants,
@@ -94,14 +95,14 @@ def _check_quiet_hours(value: str | None) -> str | None:
 def _check_offsets(value: list[float] | None) -> list[float] | None:
     if value is None:
         return None
-    if any(offset <= 0 for offset in value):
-        raise ValueError("each offset must be more than 0s, e.g. ['24h', '1h']")
+    if any(not 0 < offset <= 30 * 86400 for offset in value):
+        raise ValueError("each offset must be more than 0s and at most 30d, e.g. ['24h', '1h']")
     return sorted(set(value), reverse=True)
 
 
 def _check_repeat(value: float | None) -> float | None:
-    if value is not None and value < 60:
-        raise ValueError("repeat_every must be 1m or more, e.g. '6h'")
+    if value is not None and not 60 <= value <= 30 * 86400:
+        raise ValueError("repeat_every must be between 1m and 30d, e.g. '6h'")
     return value
 
 
@@ -314,6 +315,11 @@ class Settings(BaseSettings):
     interval: Duration = 300.0
     give_up_after: Duration = 86400.0
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # How long `check` waits for another run's poll-cycle lock before exiting 75.
+    lock_wait: Duration = Field(default=5.0, le=3600)
+    # Extra attempts, within one poll, after a connection error or a 5xx (0.5-1.5 s, then
+    # 1-3 s apart); the next poll retries anyway.
+    fetch_retries: int = Field(default=2, ge=0, le=5)
     archive_dir: Path | None = None
     timezone: str = "UTC"
     digest: bool = True
@@ -445,6 +451,7 @@ def _location_text(location: list[Any]) -> str:
 def public_view(settings: Settings) -> str:
     """The resolved settings as TOML-like text, with every URL masked."""
     data = settings.model_dump(mode="json", exclude_none=True)
+    _durations_as_written(settings, data)
     if "database" in data:
         from statuswatch.secrets import mask_dsn
 
@@ -467,6 +474,27 @@ def public_view(settings: Settings) -> str:
             lines.append(f"\n[[{section}]]")
             lines.extend(f"{key} = {json_value(value)}" for key, value in item.items())
     return "\n".join(lines)
+
+
+def _durations_as_written(model: BaseModel, data: dict[str, Any]) -> None:
+    """Show durations as "30m", the way they are written, not as 1800.0 seconds."""
+    for name, info in type(model).model_fields.items():
+        if name not in data:
+            continue
+        value, dumped = getattr(model, name), data[name]
+        if "parse_duration" in repr(info.annotation) + repr(info.metadata):
+            if isinstance(dumped, int | float):
+                data[name] = format_duration(dumped)
+            elif isinstance(dumped, list):
+                data[name] = [
+                    format_duration(v) if isinstance(v, int | float) else v for v in dumped
+                ]
+        elif isinstance(value, BaseModel) and isinstance(dumped, dict):
+            _durations_as_written(value, dumped)
+        elif isinstance(value, list) and isinstance(dumped, list):
+            for item, item_data in zip(value, dumped, strict=False):
+                if isinstance(item, BaseModel) and isinstance(item_data, dict):
+                    _durations_as_written(item, item_data)
 
 
 def json_value(value: Any) -> str:

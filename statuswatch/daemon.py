@@ -4,7 +4,12 @@
   a failing source backs off (interval doubled per consecutive failure, capped at 30 min,
   at least any Retry-After) and returns to its interval after a success;
 - one delivery job, armed for the moment the next outbox row is due (no busy loop);
-- SIGTERM/SIGINT stop within 10 s, SIGHUP reloads the config (a bad one keeps the old);
+- SIGTERM/SIGINT stop at once: a fetch or a wait is cancelled (nothing of it was written:
+  a poll is recorded in one synchronous transaction, which a cancel cannot split); only a
+  delivery in flight gets up to STOP_GRACE to finish, so its row is marked sent, not sent
+  twice. A second SIGINT/SIGTERM ends the process at once (exit 130); a row it leaves
+  `sending` is released by the next start. SIGHUP reloads the config (a bad one keeps
+  the old);
 - sd_notify READY/STATUS/WATCHDOG/RELOADING/STOPPING. WATCHDOG=1 is sent from the event
   loop and only while polls complete, so a stuck loop or a stuck poll trips systemd.
 The state lock is held only during a cycle, so `status`, `history` and `outbox` work
@@ -16,7 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,16 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 from statuswatch import sdnotify
 from statuswatch.clock import system_clock
-from statuswatch.config import ConfigError, Settings, SourceConfig
+from statuswatch.errors import ConfigError
 from statuswatch.model import Observation
 from statuswatch.monitor import Monitor, SourceOutcome
-from statuswatch.notify.deliver import validate_subscribers
+from statuswatch.settings_view import format_duration
 from statuswatch.stats import DaemonStats
 from statuswatch.store import LeadershipLost, Store, StoreError, StoreLocked
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from statuswatch.config import Settings, SourceConfig
     from statuswatch.leader import Election
     from statuswatch.web.server import WebServer
 
@@ -119,6 +127,8 @@ class Daemon:
         self.outcomes: dict[str, SourceOutcome] = {}
         self.last_progress = time.monotonic()
         self.running: set[asyncio.Task[Any]] = set()
+        # Deliveries in flight: the only work a stop waits for (up to STOP_GRACE).
+        self.delivering = 0
         # One cycle at a time within this process. The store's file lock keeps *other*
         # processes out; without this, two sources due together (or a poll during the
         # delivery job) would meet our own file lock and skip a poll as if another run held it.
@@ -141,13 +151,19 @@ class Daemon:
         # Their INFO lines ("Running job …" every poll) would drown the transitions.
         for noisy in ("apscheduler", "apprise", "uvicorn"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+        # psycopg's pool logs every failed reconnection in several lines; the election
+        # and the poll already say it once, in one sentence (shown again with --debug).
+        if log.getEffectiveLevel() > logging.DEBUG:
+            logging.getLogger("psycopg").setLevel(logging.CRITICAL)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self.stopping.set)
+            loop.add_signal_handler(signum, self._on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
         async with httpx.AsyncClient(follow_redirects=True) as client:
             self.monitor = Monitor(self.settings, self.store, client, self.clock)
             self.monitor.recipients.validate()
+            from statuswatch.notify.deliver import validate_subscribers
+
             validate_subscribers(self.settings)
             self.scheduler = AsyncIOScheduler(timezone=UTC)
             # Before READY: a port in use ends the start with one sentence (exit 78).
@@ -164,7 +180,7 @@ class Daemon:
             log.info(
                 "statuswatch running: %s",
                 ", ".join(
-                    f"{s.name} every {self.settings.source_interval(s):g}s"
+                    f"{s.name} every {format_duration(self.settings.source_interval(s))}"
                     for s in self.settings.sources
                 ),
             )
@@ -329,9 +345,13 @@ class Daemon:
             return
         interval = backoff_interval(base, failures, outcome.retry_after)
         if outcome.ok:
-            log.info("%s: feed readable again; polling every %gs", source.name, interval)
+            log.info(
+                "%s: feed readable again; polling every %s", source.name, format_duration(interval)
+            )
         else:
-            log.warning("%s: %s; next try in %gs", source.name, outcome.error, interval)
+            log.warning(
+                "%s: %s; next try in %s", source.name, outcome.error, format_duration(interval)
+            )
         now = datetime.now(UTC)
         self._add_poll_job(source, interval, first_run=now + timedelta(seconds=interval))
 
@@ -355,7 +375,11 @@ class Daemon:
 
     async def _deliver_locked(self) -> None:
         assert self.monitor is not None
-        report = await self.monitor.deliver_due()
+        self.delivering += 1
+        try:
+            report = await self.monitor.deliver_due()
+        finally:
+            self.delivering -= 1
         if report is not None:
             self.stats.delivered(report.sent, report.dead)
             for line in report.problems:
@@ -452,6 +476,8 @@ class Daemon:
             settings = self.load_settings()
             monitor = Monitor(settings, self.store, self.monitor.client, self.clock)  # type: ignore[union-attr]
             monitor.recipients.validate()
+            from statuswatch.notify.deliver import validate_subscribers
+
             validate_subscribers(settings)
         except ConfigError as error:
             log.error("reload failed, keeping the running configuration: %s", error)
@@ -504,7 +530,7 @@ class Daemon:
             settings=lambda: self.settings,
             clock=self.clock,
             stats=self.stats,
-            leader=lambda: bool(getattr(self, "is_leader", True)),
+            leader=lambda: self.election is None or self.election.is_leader,
         )
         server = WebServer(build_app(context), wanted)
         try:
@@ -519,8 +545,21 @@ class Daemon:
             await current.stop()
         self.web = server
 
+    def _on_stop_signal(self) -> None:
+        """The first SIGTERM/SIGINT stops (see _shutdown); a second one ends at once. Run
+        by the event loop between callbacks, so never in the middle of a transaction."""
+        if not self.stopping.is_set():
+            self.stopping.set()
+            return
+        log.warning("stopping now (second signal): a delivery in flight may be sent again")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
     async def _shutdown(self) -> None:
-        """Stop scheduling, give running cycles up to 10 s, then cancel them."""
+        """Stop scheduling; cancel fetches and waits at once, give a delivery in flight
+        up to STOP_GRACE, then cancel what is left."""
         self.notifier.stopping()
         log.info("stopping")
         if self.web is not None:
@@ -530,13 +569,14 @@ class Daemon:
         # cancels every running job at once, which would cut a delivery mid-send.
         if self.scheduler is not None:
             self.scheduler.pause()
-        pending = [task for task in self.running if not task.done()]
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=STOP_GRACE)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late, timeout=2)
+        late = {task for task in self.running if not task.done()}
+        deadline = time.monotonic() + STOP_GRACE
+        while late and self.delivering and time.monotonic() < deadline:
+            _, late = await asyncio.wait(late, timeout=min(0.05, deadline - time.monotonic()))
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=2)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         self._release_orphans()

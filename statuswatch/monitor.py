@@ -154,6 +154,7 @@ class Monitor:
                 validators,
                 timeout=self.settings.timeout,
                 max_bytes=self.settings.max_body_bytes,
+                retries=self.settings.fetch_retries,
             )
         except FetchError as error:
             return SourceOutcome(
@@ -312,13 +313,9 @@ class Monitor:
 
             return DeliveryReport.waiting_in(self.store)
         from statuswatch.notify.deliver import Deliverer
-        from statuswatch.settings_view import full_settings
 
-        # Delivery works on the real, validated settings (a cached view is not enough for
-        # every policy), loaded now if this run started from settings_cache.py.
-        settings = full_settings(self.settings)
-        if settings is not self.settings:
-            self.settings, self.recipients = settings, Recipients(settings)
+        # self.settings may be a settings_view (cached, validated settings): delivery reads
+        # attributes only, so it needs no pydantic either.
         deliverer = Deliverer(
             self.settings,
             self.store,

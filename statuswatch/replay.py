@@ -6,13 +6,14 @@ Touches no state directory. A snapshot's time comes from its file name.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from statuswatch.evaluate import Evaluator
-from statuswatch.model import Poll, Transition, to_epoch_ms
+from statuswatch.model import Poll, Snapshot, Transition, to_epoch_ms
 from statuswatch.sources.apple import FeedFormatError, FeedParser
 from statuswatch.tracker import SourceTrack, TrackerSettings, advance
 
@@ -78,10 +79,11 @@ def replay(
     track = SourceTrack()
     parser = FeedParser()
     evaluator = Evaluator(services)
+    seen: OrderedDict[bytes, Snapshot] = OrderedDict()
     for item in files:
         error = None
         try:
-            snapshot = parser.parse(item.path.read_bytes())
+            snapshot = _parse(parser, seen, item.path.read_bytes())
         except FeedFormatError as problem:
             error = str(problem)
             poll = Poll(source=source, at=item.at, ok=False, error=error)
@@ -97,3 +99,21 @@ def replay(
         track, transitions = advance(track, poll, settings)
         transitions.sort(key=lambda t: (t.service or "").casefold())
         yield item, transitions, error
+
+
+SEEN_BODIES = 64  # distinct bodies kept parsed: Apple's feed flips back and forth
+
+
+def _parse(parser: FeedParser, seen: OrderedDict[bytes, Snapshot], body: bytes) -> Snapshot:
+    """A body seen lately (an archive holds the same capture again when a change is
+    undone) is the same snapshot as then: its Service objects are reused, so the Evaluator
+    looks only at what differs from the previous snapshot."""
+    snapshot = seen.get(body)
+    if snapshot is not None:
+        seen.move_to_end(body)
+        return snapshot
+    snapshot = parser.parse(body)
+    seen[body] = snapshot
+    if len(seen) > SEEN_BODIES:
+        seen.popitem(last=False)
+    return snapshot

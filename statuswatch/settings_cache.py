@@ -33,6 +33,7 @@ import json
 import os
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,3 +285,77 @@ def _decode(value: Any, raw: dict[str, Any]) -> Any:
         return Path(value["$p"])
     view = VIEWS.get(value["$m"], Section)
     return view({name: _decode(item, raw) for name, item in value["f"].items()})
+
+
+# -- validating in another process (the daemon) ------------------------------------------
+
+
+def load_aside(path: Path | None, overrides: dict[str, Any], validate: Callable[[], Any]) -> Any:
+    """Settings for a long-running process (`statuswatch run`) that should not hold
+    pydantic in memory for its whole life (about 10 MB): a cache hit as it is; after a
+    miss, a short-lived child process validates and writes the entry, and it is read from
+    there. A ConfigError in the child is raised here with its sentence. Whenever that
+    cannot work (secrets from the environment, an unwritable state directory), the
+    settings are validated in this process instead (`validate`)."""
+    from statuswatch.settings_view import with_loader
+
+    found = lookup(path, overrides)
+    if found.settings is None and found.folder is not None:
+        _validate_in_child(path, overrides)
+        found = lookup(path, overrides)
+    if found.settings is None:
+        return validate()
+    return with_loader(found.settings, validate)
+
+
+def _validate_in_child(path: Path | None, overrides: dict[str, Any]) -> None:
+    import subprocess
+
+    from statuswatch.errors import ConfigError
+
+    request = json.dumps(
+        {"path": None if path is None else str(path), "overrides": _plain(overrides)}
+    )
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "statuswatch.settings_cache", request],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return  # validated in this process instead
+    if child.returncode == _CONFIG_ERROR and child.stdout.strip():
+        raise ConfigError(child.stdout.strip())
+
+
+def _plain(overrides: dict[str, Any]) -> dict[str, str]:
+    return {name: str(value) for name, value in overrides.items()}
+
+
+_CONFIG_ERROR = 78
+
+
+def _child_main(request: str) -> int:
+    from statuswatch.config import load_settings
+    from statuswatch.errors import ConfigError
+
+    data = json.loads(request)
+    path = None if data["path"] is None else Path(data["path"])
+    overrides: dict[str, Any] = {k: Path(v) for k, v in data["overrides"].items()}
+    try:
+        settings = load_settings(path, **overrides)
+    except ConfigError as error:
+        print(error)
+        return _CONFIG_ERROR
+    found = lookup(path, overrides)
+    if found.folder is not None:
+        with contextlib.suppress(OSError):
+            found.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        save(found, settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1]))

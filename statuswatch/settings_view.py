@@ -44,6 +44,21 @@ def subscriber_wants(
     return service.casefold() in {name.strip().casefold() for name in services}
 
 
+def format_duration(seconds: float) -> str:
+    """The inverse of parse_duration, as a person writes it: 1800 -> "30m", 5400 -> "1h30m"."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return str(seconds)
+    whole = int(seconds)
+    if whole != seconds or whole == 0:
+        return f"{seconds:g}s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, whole = divmod(whole, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
 def split_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]"), int(port)
@@ -69,7 +84,8 @@ def database_file_path(database_file: str) -> Path:
     if "$" in str(path):
         raise ConfigError(
             f"database_file {database_file!r} names a variable that is not set "
-            "(under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY)"
+            "(under systemd, LoadCredential= sets CREDENTIALS_DIRECTORY; from a shell, pass "
+            "--credentials-dir DIR)"
         )
     return path
 

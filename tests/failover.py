@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.pgcluster import PgCluster
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """`statuswatch check` and its companions, run as a new user would: in a subprocess, against
-a real HTTP server on 127.0.0.1 (tests/feedserver.py), with the clock pinned through
+a real HTTP server on 127.0.0.1 (tests/peers.py), with the clock pinned through
 STATUSWATCH_NOW, and HOME/XDG pointed into tmp_path so no real configuration is read.
 
 Every run goes through `Runner`, which also checks that no traceback reached the output.
@@ -30,7 +30,7 @@ import pytest
 
 from statuswatch import __version__
 from tests.conftest import EXPECTED, HISTORY, SAMPLES
-from tests.feedserver import FeedServer, feed_server
+from tests.peers import FeedServer, feed_server
 
 __all__ = ["feed_server"]  # the fixture, imported so pytest finds it here
 
@@ -237,6 +237,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     status = run("status", "--json", "--config", str(config), "--state-dir", str(state_dir))
     assert status.code == 0, status
     recorded = status.json()
+    assert recorded.pop("state") == str(state_dir)
     assert {(s["name"], s["state"]) for s in recorded["services"]} == {
         ("iCloud Backup", "available"),
         ("Schoolwork", "outage"),
@@ -275,7 +276,9 @@ class Recorded:
             "status", "--json", "--config", str(self.config), "--state-dir", str(self.state_dir)
         )
         assert result.code == 0, result
-        return result.json()
+        document = result.json()
+        document.pop("state")  # where it was read: the copy's own directory
+        return document
 
     def assert_services_intact(self) -> dict[str, Any]:
         after = self.status()
@@ -552,8 +555,15 @@ def test_feed_failure_exits_69_with_one_sentence_and_keeps_the_state(
 ) -> None:
     cause, sentence = FETCH_FAILURES[case]
     cause(recorded)
+    # Retrying within the poll (0.5-1.5 s, then 1-3 s apart) is the point of one case only;
+    # the others need not wait for it (issue 10: the suite stays under 90 s).
+    retried = case == "http-500"
+    if not retried:  # a top-level key: before the first [[sources]] table
+        recorded.config.write_text("fetch_retries = 0\n" + recorded.config.read_text())
     result = recorded.check()
     assert result.code == 69, result
+    if retried:
+        assert recorded.server.request_count == 3  # fetch_retries = 2 by default
     line = one_sentence(result)
     assert line.startswith("statuswatch: apple: ")
     assert sentence in line
@@ -670,12 +680,13 @@ def test_watched_name_near_miss_exits_78_with_a_suggestion(recorded: Recorded) -
 
 
 def test_lock_held_by_another_run_exits_75(recorded: Recorded) -> None:
+    recorded.write_config(extra='lock_wait = "0.3s"')  # the default, 5 s, is a real wait
     with open(recorded.state_dir / "statuswatch.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = recorded.check()
     assert result.code == 75, result
     assert "another statuswatch check is running" in one_sentence(result)
-    assert result.seconds < 15
+    assert result.seconds < 10
     assert recorded.server.request_count == 0  # it did not poll behind the lock's back
     assert recorded.status() == recorded.before
 
@@ -770,7 +781,12 @@ def test_a_malformed_statuswatch_now_is_a_config_error(sw: Runner, tmp_path: Pat
 def test_status_before_any_check_says_nothing_is_recorded(sw: Runner, tmp_path: Path) -> None:
     result = sw("status", "--state-dir", str(tmp_path / "state"))
     assert result.code == 0, result
-    assert result.out == "Nothing recorded yet: run `statuswatch check` first.\n"
+    # The watched service is listed even so (issue 10, item 13), and where state was read.
+    assert result.out.splitlines() == [
+        "iCloud Backup        no data      nothing recorded yet: run `statuswatch check`",
+        "Nothing recorded yet: run `statuswatch check` first.",
+        f"state: {tmp_path / 'state'}",
+    ]
     assert result.err == ""
 
 
@@ -817,7 +833,9 @@ def test_services_lists_the_names_of_the_feed_at_a_url(feed_server: FeedServer, 
     feed_server.set_body(QUIET_FEED.read_bytes())
     result = sw("services", "--url", feed_server.url("/system_status_en_US.js"))
     assert result.code == 0, result
-    names = result.out.splitlines()
+    heading, *lines = result.out.splitlines()
+    assert heading.endswith("/system_status_en_US.js (79 services)"), heading
+    names = [line.rsplit(None, 1)[0].strip() for line in lines]
     assert len(names) == 79
     assert "iCloud Backup" in names and "iCloud Account & Sign In" in names
     assert feed_server.last_request.path == "/system_status_en_US.js"
@@ -851,8 +869,8 @@ def test_config_check_and_show_hide_secrets(sw: Runner, tmp_path: Path) -> None:
     assert shown.code == 0, shown
     assert "SECRETPASS" not in shown.out + shown.err
     assert 'urls = ["json://user:****@127.0.0.1:9/' in shown.out
-    assert "timeout = 5.0" in shown.out
-    assert "stale_after = 3600.0" in shown.out
+    assert 'timeout = "5s"' in shown.out  # durations as people write them (issue 10)
+    assert 'stale_after = "1h"' in shown.out
     assert 'url = "http://127.0.0.1:9/feed.json"' in shown.out
     assert 'services = ["iCloud Backup", "Podcasts"]' in shown.out
 
@@ -863,9 +881,8 @@ def test_version(sw: Runner) -> None:
     assert result.out == f"statuswatch {__version__}\n"
 
 
-@pytest.mark.parametrize("command", [[], ["check"]], ids=["top", "check"])
-def test_help_documents_the_exit_codes(command: list[str], sw: Runner) -> None:
-    result = sw(*command, "--help")
+def test_help_documents_the_exit_codes(sw: Runner) -> None:
+    result = sw("--help")
     assert result.code == 0, result
     assert "exit codes:" in result.out
     for line in (

@@ -2,7 +2,7 @@
 
 The end-to-end tests start `python -m statuswatch run` in a subprocess, with HOME, XDG dirs
 and the state directory inside tmp_path, against real peers on 127.0.0.1: a feed server
-(tests/feedserver.py) serving real captures, and webhook sinks (apprise `json://`) that
+(tests/peers.py) serving real captures, and webhook sinks (apprise `json://`) that
 record every POST and can be switched to answer 500. Sources use `interval = "1s"`, which
 config.py allows for a `url` source.
 
@@ -37,7 +37,7 @@ from statuswatch.model import Observation, State
 from statuswatch.monitor import SourceOutcome
 from statuswatch.store import DB_NAME, SqliteStore
 from tests.conftest import HISTORY
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Schoolwork: an ongoing Outage at 17:45, resolved at 18:32 (same messageId).
@@ -602,7 +602,7 @@ interval = "30s"
     # Both sources were due at start; the second waited for the first instead of skipping.
     run.wait_log(
         r"^<4>statuswatch\.daemon: nowhere: 127\.0\.0\.1 refused the connection"
-        r".*; next try in 60s$",
+        r".*; next try in 1m$",
         timeout=15,
     )
     status = json.loads(run.cli("status", "--json").stdout)

@@ -1,8 +1,8 @@
 """Delivery (DESIGN §4, issue 4) against real peers on 127.0.0.1.
 
 `statuswatch check` runs in a subprocess, as a timer would start it, with its clock pinned
-by STATUSWATCH_NOW; it polls a feed served by tests/sinks.HttpSink and delivers through
-apprise to that sink's webhook paths or to an aiosmtpd server (tests/sinks.SmtpSink).
+by STATUSWATCH_NOW; it polls a feed served by tests/peers.FeedServer and delivers through
+apprise to that sink's webhook paths or to an aiosmtpd server (tests/peers.SmtpSink).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from statuswatch.notify.render import render
 from statuswatch.secrets import RedactingFilter, Redactor
 from statuswatch.store import OutboxRow, SqliteStore
 from tests.conftest import HISTORY
-from tests.sinks import HttpSink, SmtpSink
+from tests.peers import FeedServer, SmtpSink
 
 # The capture taken at this moment is the base of every feed below.
 T1 = datetime(2025, 6, 14, 21, 20, 50, tzinfo=UTC)
@@ -99,7 +99,7 @@ class Statuswatch:
     """A config file and a state directory for `statuswatch` subprocesses."""
 
     home: Path
-    sink: HttpSink
+    sink: FeedServer
     services: list[str] = field(default_factory=lambda: [BACKUP])
     settings: dict[str, Any] = field(default_factory=dict)
     subscribers: list[dict[str, Any]] = field(default_factory=list)
@@ -184,7 +184,7 @@ class Statuswatch:
         self, now: datetime, *, feed_body: bytes | None = None, expect: int | tuple[int, ...] = 0
     ) -> Result:
         if feed_body is not None:
-            self.sink.feed = feed_body
+            self.sink.set_body(feed_body)
         result = self.run("check", now=now)
         assert result.code in (expect if isinstance(expect, tuple) else (expect,)), result.output
         return result
@@ -211,8 +211,8 @@ class Statuswatch:
 
 
 @pytest.fixture
-def http_sink() -> Iterator[HttpSink]:
-    with HttpSink() as sink:
+def http_sink() -> Iterator[FeedServer]:
+    with FeedServer() as sink:
         yield sink
 
 
@@ -223,16 +223,16 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def sw(tmp_path: Path, http_sink: HttpSink) -> Statuswatch:
+def sw(tmp_path: Path, http_sink: FeedServer) -> Statuswatch:
     return Statuswatch(tmp_path, http_sink)
 
 
-def messages(sink: HttpSink, path: str) -> list[dict[str, Any]]:
+def messages(sink: FeedServer, path: str) -> list[dict[str, Any]]:
     """The JSON bodies apprise's json:// plugin posted to `path` and the sink accepted."""
     return [json.loads(post.body) for post in sink.accepted(path)]
 
 
-def titles(sink: HttpSink, path: str) -> list[str]:
+def titles(sink: FeedServer, path: str) -> list[str]:
     return [message["title"] for message in messages(sink, path)]
 
 
@@ -337,7 +337,7 @@ def test_webhook_down_past_give_up_after_is_dead_logged_then_retry_and_drop(
     sw.settings["give_up_after"] = "1h"
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.subscribe("pager", [sw.hook("/pager")])
-    sw.sink.post_status = 500
+    sw.sink.set_post_status(500)
     sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
 
     later = T1 + timedelta(hours=2)
@@ -355,7 +355,7 @@ def test_webhook_down_past_give_up_after_is_dead_logged_then_retry_and_drop(
     }
     assert all("500" in row["last_error"] for row in rows.values())
     # Dead rows are not retried by themselves, and `check` keeps saying so (exit 79).
-    sw.sink.post_status = 200
+    sw.sink.set_post_status(200)
     sw.check(later + timedelta(hours=1), expect=79)
     assert sw.sink.accepted() == []
     nagios = sw.run("check", "--nagios", now=later + timedelta(hours=1))
@@ -384,8 +384,8 @@ def test_check_killed_mid_delivery_is_redelivered_at_once_by_the_next_check(
     sw: Statuswatch,
 ) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
-    sw.sink.feed = IN_MAINTENANCE
-    sw.sink.delay = 3.0  # the sink reads the POST, then takes 3 s to answer
+    sw.sink.set_body(IN_MAINTENANCE)
+    sw.sink.set_post_delay(3.0)  # the sink reads the POST, then takes 3 s to answer
     process = sw.start("check", now=T1)
     try:
         sw.sink.wait_for_posts(1, timeout=20)
@@ -393,7 +393,7 @@ def test_check_killed_mid_delivery_is_redelivered_at_once_by_the_next_check(
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
     assert process.returncode == -signal.SIGKILL
-    sw.sink.delay = 0.0
+    sw.sink.set_post_delay(0.0)
     [row] = sw.rows()
     assert row.status == "sending"  # claimed by the dead process, never marked sent
 
@@ -417,7 +417,7 @@ def test_a_claim_of_another_host_or_a_live_process_waits_until_it_goes_stale(
 ) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.settings["give_up_after"] = "1d"
-    sw.sink.post_status = 500
+    sw.sink.set_post_status(500)
     sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
     [row] = sw.rows()
     store = SqliteStore.open(sw.state_dir)
@@ -426,7 +426,7 @@ def test_a_claim_of_another_host_or_a_live_process_waits_until_it_goes_stale(
         assert store.claim(row.id, T1, "some-other-host:4242:99", stale_after=60)
     finally:
         store.close()
-    sw.sink.post_status = 200
+    sw.sink.set_post_status(200)
     # Whether a process of another machine lives cannot be told from here: its claim
     # is respected until it goes stale.
     sw.check(T1 + timedelta(seconds=30), expect=75)
@@ -451,7 +451,7 @@ def test_two_checks_at_once_deliver_a_pending_row_once(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.fail_next(1)
     sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
-    sw.sink.delay = 0.5  # hold the first delivery open while the other run starts
+    sw.sink.set_post_delay(0.5)  # hold the first delivery open while the other run starts
     results = run_together(sw, T1 + timedelta(minutes=2))
     # The cycle lock serialises them; the second finds the row sent (0) or, had it waited
     # longer than the lock allows, gives up with 75.
@@ -464,8 +464,8 @@ def test_two_checks_at_once_record_and_deliver_a_new_transition_once(sw: Statusw
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.subscribe("pager", [sw.hook("/pager")])
     sw.check(T1, feed_body=feed())  # baseline: available
-    sw.sink.feed = IN_MAINTENANCE
-    sw.sink.delay = 0.3
+    sw.sink.set_body(IN_MAINTENANCE)
+    sw.sink.set_post_delay(0.3)
     results = run_together(sw, T1 + timedelta(minutes=5))
     assert sorted(r.code for r in results) in ([0, 0], [0, 75]), [r.output for r in results]
     expected = ["🔧 iCloud Backup: scheduled maintenance now in progress"]
@@ -477,7 +477,7 @@ def test_two_checks_at_once_record_and_deliver_a_new_transition_once(sw: Statusw
 
 def test_store_claim_is_a_compare_and_set_across_connections(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
-    sw.sink.post_status = 500
+    sw.sink.set_post_status(500)
     sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
     first, second = SqliteStore.open(sw.state_dir), SqliteStore.open(sw.state_dir)
     try:
@@ -518,8 +518,8 @@ def test_secrets_never_reach_output_logs_or_the_database(sw: Statuswatch, tmp_pa
     # the suite must not reach hooks.slack.com.
     sw.subscribe("chat", ["slack://{}/{}/{}".format(*SLACK_TOKENS)], kinds=["source_down"])
 
-    sw.sink.post_status = 500
-    sw.sink.feed = IN_MAINTENANCE
+    sw.sink.set_post_status(500)
+    sw.sink.set_body(IN_MAINTENANCE)
     outputs: list[tuple[str, Result]] = []
     outputs.append(("failing --debug check", sw.run("--debug", "check", now=T1)))
     assert outputs[-1][1].code == 75
@@ -534,7 +534,7 @@ def test_secrets_never_reach_output_logs_or_the_database(sw: Statuswatch, tmp_pa
     outputs.append(("failing notify-test", failing_test))
     assert "FAILED" in outputs[-1][1].stdout
 
-    sw.sink.post_status = 200
+    sw.sink.set_post_status(200)
     outputs.append(("--debug check", sw.run("--debug", "check", now=T1 + timedelta(hours=1))))
     assert outputs[-1][1].code == 0
     assert len(sw.sink.accepted(f"/{PATH_TOKEN}")) == 1
@@ -607,7 +607,7 @@ MAIL_ISSUE = {
 
 @dataclass
 class Scenario:
-    sink: HttpSink
+    sink: FeedServer
     sw: Statuswatch
 
 
@@ -615,7 +615,7 @@ class Scenario:
 def three_changes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     """iCloud Backup: maintenance (first seen, `initial`) → available (`recovered`);
     iCloud Mail in between: available (silent baseline) → issue. One run per change."""
-    with HttpSink() as sink:
+    with FeedServer() as sink:
         sw = Statuswatch(tmp_path_factory.mktemp("three-changes"), sink, services=[BACKUP, MAIL])
         sw.subscribe("everyone", [sw.hook("/everyone")])
         sw.subscribe("recovered-only", [sw.hook("/recovered-only")], kinds=["recovered"])
@@ -747,7 +747,7 @@ def test_notify_test_sends_a_sample_and_reports_sent(sw: Statuswatch) -> None:
 
 def test_notify_test_reports_a_failing_target_and_exits_non_zero(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
-    sw.sink.post_status = 500
+    sw.sink.set_post_status(500)
     result = sw.run("notify-test", "--kind", "outage", now=T1)
     assert result.code == 79, result.output  # a delivery failed (not 69, a feed problem)
     assert result.stdout.startswith("FAILED  ops-hook  json://127.0.0.1:")
@@ -778,14 +778,14 @@ def imported(result: Result) -> set[str]:
 
 def test_apprise_is_imported_only_when_something_is_delivered(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
-    sw.sink.feed = feed()
+    sw.sink.set_body(feed())
     importtime = ["-X", "importtime"]
     quiet = sw.run("check", now=T1, python=importtime)  # baseline: nothing to send
     assert quiet.code == 0, quiet.output
     assert "statuswatch.monitor" in imported(quiet)
     assert not any(name.startswith("apprise") for name in imported(quiet))
     # The same command with something due does pay for apprise.
-    sw.sink.feed = IN_MAINTENANCE
+    sw.sink.set_body(IN_MAINTENANCE)
     busy = sw.run("check", now=T1 + timedelta(minutes=5), python=importtime)
     assert busy.code == 0, busy.output
     assert "apprise" in imported(busy)

@@ -23,7 +23,7 @@ from aiosmtpd.smtp import AuthResult
 
 from statuswatch.notify.claims import claimer_id, is_orphaned
 from statuswatch.store import SqliteStore
-from tests.sinks import free_port
+from tests.peers import free_port
 from tests.test_delivery import (
     IN_MAINTENANCE,
     T1,
@@ -187,7 +187,7 @@ def test_claims_name_host_pid_and_start_time() -> None:
 
 def test_outbox_retry_respects_a_live_claim_then_delivers_now(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
-    sw.sink.post_status = 500
+    sw.sink.set_post_status(500)
     sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
     [row] = sw.rows()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -199,7 +199,7 @@ def test_outbox_retry_respects_a_live_claim_then_delivers_now(sw: Statuswatch) -
             assert store.claim(row.id, T1, live, stale_after=600)
         finally:
             store.close()
-        sw.sink.post_status = 200
+        sw.sink.set_post_status(200)
         busy = sw.run("outbox", "retry", str(row.id), now=T1)
         assert busy.code == 75 and "busy" in busy.stdout, busy.output
         assert sw.sink.accepted() == []

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from statuswatch.evaluate import is_active, is_planned, observe, observe_service, state_of
 from statuswatch.model import Event, State
 from statuswatch.sources.apple import parse_feed
+from tests.builders import MINUTE_MS, T0_MS, event, service, snapshot
 from tests.conftest import SAMPLES
-from tests.helpers_feed import MINUTE_MS, T0_MS, event, service, snapshot
 
 START = T0_MS
 END = T0_MS + 60 * MINUTE_MS

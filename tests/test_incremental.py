@@ -134,3 +134,24 @@ def test_unchanged_services_are_reused_not_parsed_again() -> None:
     evaluator.observe(first, to_epoch_ms(START))
     observations, changed = evaluator.observe(second, to_epoch_ms(START + timedelta(minutes=1)))
     assert len(observations) == len(first.services) and changed == ()
+
+
+def test_replay_over_repeated_bodies_matches_the_plain_rules(tmp_path: Path) -> None:
+    from statuswatch.replay import collect, replay
+
+    rng = random.Random(3)
+    at, expected, track = START, [], SourceTrack()
+    settings = TrackerSettings(confirm=2)
+    for _ in range(300):
+        at += timedelta(minutes=rng.choice([1, 30, 300]))
+        source = rng.choice(HISTORY[:6])
+        path = tmp_path / (at.strftime("%Y-%m-%dT%H-%M-%SZ") + ".json")
+        path.write_bytes(source.read_bytes())
+        poll = Poll(
+            "replay", at, True, observe(parse_feed(path.read_bytes()), None, to_epoch_ms(at))
+        )
+        track, transitions = advance(track, poll, settings)
+        expected.append(sorted(transitions, key=lambda t: (t.service or "").casefold()))
+    got = [transitions for _, transitions, _ in replay(collect([tmp_path]), None, 2)]
+    assert got == expected
+    assert any(expected)

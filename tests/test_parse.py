@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from statuswatch.sources.apple import FeedFormatError, parse_feed
+from tests.builders import T0_MS, feed_bytes, raw_event, raw_feed
 from tests.conftest import HISTORY, SAMPLES
-from tests.helpers_feed import T0_MS, feed_bytes, raw_event, raw_feed
 
 CONSUMER_LAST = HISTORY / "consumer/2025-06-23T08-34-01Z.json"
 DEVELOPER_LAST = HISTORY / "developer/2025-06-21T08-28-41Z.js"

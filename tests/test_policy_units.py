@@ -98,6 +98,7 @@ def test_a_flap_folds_every_interval_and_drops_the_reminders_it_makes_stale() ->
         _change(Kind.OUTAGE, State.AVAILABLE, State.OUTAGE, paris(2026, 6, 11, 1, 0)),
         _change(Kind.RECOVERED, State.OUTAGE, State.AVAILABLE, paris(2026, 6, 11, 1, 5)),
         _change(Kind.REMINDER, State.OUTAGE, State.OUTAGE, paris(2026, 6, 11, 1, 4)),
+        _change(Kind.STARTING, State.OUTAGE, State.OUTAGE, paris(2026, 6, 11, 1, 6)),
         _change(Kind.OUTAGE, State.AVAILABLE, State.OUTAGE, paris(2026, 6, 11, 1, 20)),
         _change(Kind.RECOVERED, State.OUTAGE, State.AVAILABLE, paris(2026, 6, 11, 1, 30)),
     ]

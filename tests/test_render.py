@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
-from statuswatch.model import Event, Kind, State, Transition, to_epoch_ms
+from statuswatch.model import Kind, State, Transition
 from statuswatch.notify.render import (
     APPLE_STATUS_PAGE,
     TEMPLATE_FIELDS,
@@ -26,54 +27,26 @@ from statuswatch.notify.render import (
     validate_template,
     validate_timezone,
 )
+from tests import builders
+from tests.builders import timed_event
 
 # A Tuesday in summer time: 16:00 UTC is 18:00 CEST in Paris.
 NOW = datetime(2024, 5, 14, 16, 0, tzinfo=UTC)
 PINGS = re.compile(r"<[ \t]*[!@#]|[@!](?:channel|here|everyone)\b", re.IGNORECASE)
 
 
-def event(
-    status_type: str = "Maintenance",
-    event_status: str = "ongoing",
-    message: str = "iCloud Backup is unavailable due to scheduled maintenance.",
-    users_affected: str = "Some users are affected",
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> Event:
-    return Event(
-        message_id="2000004682",
-        status_type=status_type,
-        event_status=event_status,
-        message=message,
-        users_affected=users_affected,
-        epoch_start_ms=None if start is None else to_epoch_ms(start),
-        epoch_end_ms=None if end is None else to_epoch_ms(end),
-    )
-
-
-def transition(
-    kind: Kind,
-    *,
-    service: str | None = "iCloud Backup",
-    from_state: State | None = State.AVAILABLE,
-    to_state: State = State.AVAILABLE,
-    at: datetime = NOW,
-    since: datetime | None = None,
-    event: Event | None = None,
-    redirect_url: str | None = None,
-    source: str = "consumer",
-) -> Transition:
-    return Transition(
-        source=source,
-        service=service,
-        kind=kind,
-        from_state=from_state,
-        to_state=to_state,
-        at=at,
-        since=since,
-        event=event,
-        redirect_url=redirect_url,
-    )
+event = timed_event
+# Messages are rendered for a change seen at NOW in the consumer feed; a plain transition
+# here is available -> available with no event unless a test says otherwise.
+transition = functools.partial(
+    builders.transition,
+    at=NOW,
+    from_state=State.AVAILABLE,
+    to_state=State.AVAILABLE,
+    since=None,
+    event=None,
+    source="consumer",
+)
 
 
 def recovered(service: str = "iCloud Backup", **overrides: object) -> Transition:

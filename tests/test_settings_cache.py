@@ -262,3 +262,38 @@ def test_check_on_a_hit_does_not_import_pydantic(tmp_path: Path) -> None:
     assert [r.returncode for r in runs] == [69, 69], [r.stderr for r in runs]
     assert [r.stdout.split()[-1] for r in runs] == ["PYDANTIC", "LIGHT"]
     assert runs[0].stderr == runs[1].stderr
+
+
+def test_the_daemon_validates_in_a_child_and_keeps_pydantic_out(tmp_path: Path) -> None:
+    """`statuswatch run` loads settings through load_aside(): a miss is validated by a
+    child process; the daemon reads the entry it wrote, and a mistake is the same sentence."""
+    good = write(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text() + 'confirm = "often"\n'.replace("confirm", "tiemout"))
+    code = (
+        "import sys, json; from pathlib import Path\n"
+        "from statuswatch.settings_cache import load_aside\n"
+        "from statuswatch.errors import ConfigError\n"
+        "def validate():\n"
+        "    raise SystemExit('validated in the daemon itself')\n"
+        "try:\n"
+        "    s = load_aside(Path(sys.argv[1]), {}, validate)\n"
+        "    print(json.dumps([s.timeout, 'pydantic' in sys.modules]))\n"
+        "except ConfigError as e:\n"
+        "    print(json.dumps(['error', str(e)]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("STATUSWATCH_")}
+    env["PYTHONPATH"] = str(ROOT)
+
+    def run(path: Path) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(path)],
+            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert run(good) == [5.0, False]
+    assert run(good) == [5.0, False]  # now a plain hit
+    kind, message = run(bad)
+    assert kind == "error" and "tiemout" in message and str(bad) in message

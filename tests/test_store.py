@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from statuswatch.model import Event, Kind, State, Transition
+from statuswatch.model import Kind, State, Transition
 from statuswatch.store import (
     DB_NAME,
     SCHEMA_VERSION,
@@ -19,28 +19,16 @@ from statuswatch.store import (
     StoreLocked,
     StoreUnwritable,
 )
-from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
+from statuswatch.tracker import SourceHealth, SourceTrack
+from tests.builders import MAINTENANCE_EVENT, STORED_AT, track, transition
 
-T0 = datetime(2025, 6, 19, 17, 45, 29, tzinfo=UTC)
-EVENT = Event(message_id="900001", status_type="Maintenance", event_status="ongoing")
-
-
-def _track(state: State, since: datetime = T0) -> SourceTrack:
-    service = ServiceTrack(service="iCloud Backup", state=state, since=since, cause=EVENT)
-    return SourceTrack(services={"icloud backup": service}, health=SourceHealth(last_success=since))
+T0 = STORED_AT
+EVENT = MAINTENANCE_EVENT
+_track = track
 
 
 def _transition(at: datetime = T0) -> Transition:
-    return Transition(
-        source="apple",
-        service="iCloud Backup",
-        kind=Kind.RECOVERED,
-        from_state=State.MAINTENANCE,
-        to_state=State.AVAILABLE,
-        at=at,
-        since=at - timedelta(hours=2),
-        event=EVENT,
-    )
+    return transition(at=at)
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from statuswatch.model import Event, Kind, State, Transition
+from statuswatch.model import Kind, State, Transition
 from statuswatch.sources.http import Validators
 from statuswatch.store import (
     FeedCache,
@@ -23,9 +23,10 @@ from statuswatch.store import (
     StoreLocked,
 )
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
+from tests.builders import MAINTENANCE_EVENT, STORED_AT, track, transition
 
-T0 = datetime(2025, 6, 19, 17, 45, 29, tzinfo=UTC)
-EVENT = Event(message_id="900001", status_type="Maintenance", event_status="ongoing")
+T0 = STORED_AT
+EVENT = MAINTENANCE_EVENT
 
 Opener = Callable[..., Store]
 
@@ -61,22 +62,13 @@ def store(opener: Opener) -> Store:
     return opener()
 
 
-def _track(state: State, since: datetime = T0, key: str = "icloud backup") -> SourceTrack:
-    service = ServiceTrack(service="iCloud Backup", state=state, since=since, cause=EVENT)
-    return SourceTrack(services={key: service}, health=SourceHealth(last_success=since))
+_track = track
 
 
 def _transition(at: datetime = T0, service: str = "iCloud Backup") -> Transition:
-    return Transition(
-        source="apple",
-        service=service,
-        kind=Kind.RECOVERED,
-        from_state=State.MAINTENANCE,
-        to_state=State.AVAILABLE,
-        at=at,
-        since=at - timedelta(hours=2),
-        event=EVENT,
-        redirect_url="https://www.apple.com/support/systemstatus/",
+    # The contract's transitions carry Apple's page, as the monitor's do.
+    return transition(
+        at=at, service=service, redirect_url="https://www.apple.com/support/systemstatus/"
     )
 
 
@@ -245,6 +237,40 @@ def test_concurrent_claims_give_every_row_exactly_one_owner(opener: Opener) -> N
     assert first.outbox_counts()["sending"] == len(row_ids)
 
 
+def test_claim_many_gives_every_row_exactly_one_owner(opener: Opener) -> None:
+    """The batched claim of a fan-out: the same compare-and-set per row as claim()."""
+    first = opener()
+    row_ids = _queue(first, count=1_200)  # more than one chunk
+    taken = row_ids[:5]
+    assert all(first.claim(row_id, T0, "other") for row_id in taken)
+    wins: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(3)
+
+    def race(index: int) -> None:
+        mine = opener(keep=False)
+        try:
+            start.wait()
+            won = mine.claim_many(row_ids, T0, f"node{index}")
+            with lock:
+                wins.extend((row_id, index) for row_id in won)
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    owners = Counter(row_id for row_id, _ in wins)
+    assert sorted(owners) == sorted(row_ids[5:])
+    assert set(owners.values()) == {1}
+    assert first.outbox_counts()["sending"] == len(row_ids)
+    # Stale claims are won again, as with claim().
+    later = T0 + timedelta(seconds=301)
+    assert sorted(first.claim_many(taken, later, "again", stale_after=300)) == sorted(taken)
+
+
 def test_sent_rows_are_never_claimed_again(store: Store) -> None:
     [row_id] = _queue(store)
     assert store.claim(row_id, T0, "me")
@@ -335,6 +361,9 @@ def test_a_policy_message_is_queued_once_per_key_from_any_connection(opener: Ope
     assert second.drop(rows[0].id) == 1
     assert first.queue_policy([_policy("reminder:a")], T0) == 0
     assert first.policy_keys_with_prefix("reminder:") == {"reminder:a", "reminder:b"}
+    # Keys are forgotten after 90 days (a queued one sweeps the old ones).
+    assert first.queue_policy([_policy("reminder:c")], T0 + timedelta(days=91)) == 1
+    assert first.policy_keys_with_prefix("reminder:") == {"reminder:c"}
 
 
 def test_held_rows_wait_and_silenced_rows_are_kept_but_never_due(store: Store) -> None:

@@ -29,7 +29,7 @@ from statuswatch.store import (
 from statuswatch.store.copy import _columns, _tables, table_counts
 from statuswatch.store.postgres import SCHEMA_VERSION, PostgresStore
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.pgcluster import PASSWORD, PgCluster
 
 ROOT = Path(__file__).resolve().parent.parent

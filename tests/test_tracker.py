@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from statuswatch.model import Event, Kind, Observation, Poll, State, Transition
 from statuswatch.tracker import SourceTrack, TrackerSettings, advance
-from tests.helpers_feed import at, event, failed, obs, poll
+from tests.builders import at, event, failed, obs, poll
 
 A, ISS, OUT, P, M, U = (
     State.AVAILABLE,

@@ -1,5 +1,5 @@
 """`statuswatch wait SERVICE` (DESIGN §4b) in a subprocess against a local feed
-(tests/sinks.HttpSink on 127.0.0.1), with a tiny --interval, which only a local URL may
+(tests/peers.FeedServer on 127.0.0.1), with a tiny --interval, which only a local URL may
 use. It must exit 0 once the service is available, 124 at --timeout, 130 on SIGINT, and
 leave no state directory behind."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sinks import HttpSink
+from tests.peers import FeedServer
 from tests.test_policies import AVAILABLE, REPO, event, feed
 
 NOW = datetime(2025, 6, 14, 21, 0, tzinfo=UTC)
@@ -25,8 +25,8 @@ IN_MAINTENANCE = feed(iCloud_Backup=[event(start=NOW - timedelta(minutes=42))])
 
 
 @pytest.fixture
-def sink() -> Iterator[HttpSink]:
-    with HttpSink() as server:
+def sink() -> Iterator[FeedServer]:
+    with FeedServer() as server:
         server.feed = IN_MAINTENANCE
         yield server
 
@@ -44,7 +44,7 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
-def _wait(tmp_path: Path, sink: HttpSink, *extra: str) -> subprocess.Popen[str]:
+def _wait(tmp_path: Path, sink: FeedServer, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
@@ -71,7 +71,7 @@ def _no_state(tmp_path: Path) -> None:
 
 
 def test_wait_exits_0_when_the_service_becomes_available_after_a_few_polls(
-    tmp_path: Path, sink: HttpSink
+    tmp_path: Path, sink: FeedServer
 ) -> None:
     def recover() -> None:
         while sink.feed_requests < 4:
@@ -91,7 +91,7 @@ def test_wait_exits_0_when_the_service_becomes_available_after_a_few_polls(
 
 
 def test_wait_exits_at_once_when_the_service_is_already_available(
-    tmp_path: Path, sink: HttpSink
+    tmp_path: Path, sink: FeedServer
 ) -> None:
     sink.feed = AVAILABLE
     process = _wait(tmp_path, sink)
@@ -99,7 +99,7 @@ def test_wait_exits_at_once_when_the_service_is_already_available(
     assert (process.returncode, sink.feed_requests) == (0, 1), err
 
 
-def test_wait_exits_124_when_the_timeout_ends_it(tmp_path: Path, sink: HttpSink) -> None:
+def test_wait_exits_124_when_the_timeout_ends_it(tmp_path: Path, sink: FeedServer) -> None:
     process = _wait(tmp_path, sink, "--timeout", "1s")
     out, err = process.communicate(timeout=60)
     assert process.returncode == 124, err
@@ -108,7 +108,7 @@ def test_wait_exits_124_when_the_timeout_ends_it(tmp_path: Path, sink: HttpSink)
     _no_state(tmp_path)
 
 
-def test_wait_exits_130_on_sigint(tmp_path: Path, sink: HttpSink) -> None:
+def test_wait_exits_130_on_sigint(tmp_path: Path, sink: FeedServer) -> None:
     process = _wait(tmp_path, sink)
     deadline = time.monotonic() + 30
     while sink.feed_requests < 2 and time.monotonic() < deadline:
@@ -121,7 +121,7 @@ def test_wait_exits_130_on_sigint(tmp_path: Path, sink: HttpSink) -> None:
 
 
 def test_wait_refuses_a_short_interval_for_apple_and_a_name_not_in_the_feed(
-    tmp_path: Path, sink: HttpSink
+    tmp_path: Path, sink: FeedServer
 ) -> None:
     base = [sys.executable, "-m", "statuswatch", "wait"]
     apple = subprocess.run(
@@ -141,3 +141,24 @@ def test_wait_refuses_a_short_interval_for_apple_and_a_name_not_in_the_feed(
     )
     assert typo.returncode == 2 and "did you mean 'iCloud Backup'?" in typo.stderr
     _no_state(tmp_path)
+
+
+def test_wait_rides_out_a_failing_feed_without_counting_it_as_a_recovery(
+    tmp_path: Path, sink: FeedServer
+) -> None:
+    def script() -> None:
+        while sink.feed_requests < 2:
+            time.sleep(0.02)
+        sink.set_status(500)  # no data: neither available nor a reason to stop
+        while sink.feed_requests < 5:  # one poll: its request and two retries
+            time.sleep(0.02)
+        sink.feed = AVAILABLE
+        sink.set_status(200)
+
+    threading.Thread(target=script, daemon=True).start()
+    process = _wait(tmp_path, sink, "--timeout", "60s")
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 0, err
+    assert out.strip() == "iCloud Backup is available"
+    assert "last poll failed" in err and "500" in err
+    assert sink.feed_requests >= 6

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.test_daemon import DaemonProcess, spawn, wait_until
 from tests.webtools import (
     chromium,

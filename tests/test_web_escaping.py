@@ -19,7 +19,7 @@ from urllib.parse import quote
 import feedparser
 import pytest
 
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.test_daemon import DaemonProcess, spawn, wait_until
 from tests.test_web_daemon import PATHS, promtool_check, start, states
 from tests.webtools import free_port, maintenance_feed, raw_event, tool, web_config

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.webtools import free_port, maintenance_feed
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from statuswatch.web import timeline
 from statuswatch.web.app import WebContext, build_app, parse_since
 from statuswatch.web.health import health
 from statuswatch.web.reader import Reading
-from tests.feedserver import FeedServer
+from tests.peers import FeedServer
 from tests.webtools import maintenance_feed
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers_feed import feed_bytes, raw_event, raw_feed
+from tests.builders import feed_bytes, raw_event, raw_feed
 
 HOUR_MS = 3_600_000
 CHROMIUM_FLAGS = [

@@ -22,13 +22,12 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from statuswatch.clock import Clock
-from statuswatch.config import Settings, SubscriberConfig
 from statuswatch.errors import ConfigError
 from statuswatch.model import Kind
 from statuswatch.notify.backoff import (
@@ -41,14 +40,17 @@ from statuswatch.notify.backoff import (
 from statuswatch.notify.channel import SendResult, build_apprise, send
 from statuswatch.notify.claims import claimer_id
 from statuswatch.notify.failtext import failure_extra, render_delivery_failed
-from statuswatch.notify.recipients import Recipients
+from statuswatch.notify.gate import PolicyGate, lead_kind
 from statuswatch.notify.render import Message, render, render_digest
 from statuswatch.notify.targets import Target
 from statuswatch.secrets import Redactor, redact_logs
-from statuswatch.store import OutboxRow, PolicyEntry, Silence, Store
+from statuswatch.store import OutboxRow, PolicyEntry, Store
 
 if TYPE_CHECKING:
     import apprise
+
+    from statuswatch.config import Settings, SubscriberConfig
+    from statuswatch.notify.recipients import Recipients
 
 __all__ = ["Deliverer", "DeliveryReport", "SendResult", "next_attempt", "retry_delay", "send"]
 
@@ -89,7 +91,7 @@ class Deliverer:
         redact_logs(urls)  # apprise's debug log shows the URLs, urls_file ones included
         self._limit = asyncio.Semaphore(concurrency)
         self._apprise: dict[str, apprise.Apprise] = {}
-        self._silences: list[Silence] = []
+        self.gate = PolicyGate(settings, store, clock)  # DESIGN §4a silences, quiet hours
         self._told = 0  # delivery_failed rows queued during this step
 
     def _all_targets(self) -> list[Target]:
@@ -105,8 +107,7 @@ class Deliverer:
         """Deliver every due row (or only those of `only`, for `outbox retry`)."""
         report = DeliveryReport()
         now = self.clock()
-        # Read at every delivery: a silence added while a daemon runs counts at once.
-        self._silences = self.store.active_silences(now)
+        self.gate.refresh(now)
         groups: dict[tuple[str, str], list[OutboxRow]] = defaultdict(list)
         for row in self.store.outbox_rows(("pending", "sending"), due_before=now):
             if only is None or row.id in only:
@@ -188,7 +189,7 @@ class Deliverer:
         for message, batch in batches:
             async with self._limit:
                 result = await send(
-                    instance, message, _lead_kind(batch), self.settings.timeout * 3, self.redactor
+                    instance, message, lead_kind(batch), self.settings.timeout * 3, self.redactor
                 )
             what = ", ".join(
                 f"{r.kind}/{r.transition.service or r.transition.source}" for r in batch
@@ -287,52 +288,18 @@ class Deliverer:
         report: DeliveryReport,
         done: set[int],
     ) -> tuple[list[OutboxRow], list[OutboxRow]]:
-        """DESIGN §4a: silenced rows are set aside for good, rows inside quiet hours are
-        held until the window ends; returns (rows to send now, rows for the catch-up)."""
-        from statuswatch.notify.policy import policy_of, screen
-
-        now = self.clock()
-        policy = policy_of(subscriber, self.settings)
-        screened = screen(rows, policy, self._silences, now)
-        for silence_id, silenced in screened.silenced.items():
-            self.store.mark_silenced([row.id for row in silenced], silence_id, now)
-            for row in silenced:
+        """DESIGN §4a (notify/gate.py): silenced rows are set aside for good, rows inside
+        quiet hours are held; returns (rows to send now, rows for the catch-up)."""
+        to_send, catch_up = self.gate.screen(subscriber, rows)
+        kept = {row.id for row in to_send + catch_up}
+        for row in rows:
+            if row.id not in kept:
                 done.add(row.id)
-                report.outcomes.append(_outcome(row, "silenced", f"silence {silence_id}"))
-                log.info(
-                    "silenced (silence %d): %s/%s for %s (%s)",
-                    silence_id,
-                    row.kind,
-                    row.transition.service or row.transition.source,
-                    row.subscriber,
-                    row.target_label,
-                )
-        if screened.hold and screened.hold_until is not None:
-            self.store.hold([row.id for row in screened.hold], screened.hold_until)
-            done.update(row.id for row in screened.hold)
-            until = screened.hold_until.isoformat()
-            report.outcomes.extend(
-                _outcome(r, "held", f"quiet hours until {until}") for r in screened.hold
-            )
-            log.info(
-                "quiet hours of %s: holding %d message(s) until %s",
-                subscriber.name,
-                len(screened.hold),
-                until,
-            )
-        return screened.send, screened.catch_up
+                report.outcomes.append(_outcome(row, "held", "quiet hours or a silence"))
+        return to_send, catch_up
 
     def _catch_up(self, subscriber: SubscriberConfig, rows: list[OutboxRow]) -> Message:
-        from statuswatch.notify.policy import policy_of
-        from statuswatch.notify.policytext import render_catch_up
-
-        policy = policy_of(subscriber, self.settings)
-        options = self._render_options(subscriber, rows[0])
-        return render_catch_up(
-            [row.transition for row in rows],
-            window=str(policy.quiet) if policy.quiet else "quiet hours",
-            **options,
-        )
+        return self.gate.catch_up(subscriber, rows, self._render_options(subscriber, rows[0]))
 
     def _render_options(self, subscriber: SubscriberConfig, row: OutboxRow) -> dict[str, Any]:
         return {
@@ -430,14 +397,6 @@ class Deliverer:
         if target.key not in self._apprise:
             self._apprise[target.key] = build_apprise(target, subscriber)
         return self._apprise[target.key]
-
-
-def _lead_kind(rows: Sequence[OutboxRow]) -> str:
-    """The kind that sets a message's apprise type: the first row's; for a catch-up
-    (held rows), the latest change's, since that is where things stand now."""
-    if rows[0].held_until is not None:
-        return max(rows, key=lambda row: (row.transition.at, row.id)).kind
-    return rows[0].kind
 
 
 def _outcome(row: OutboxRow, status: str, error: str | None = None) -> RowOutcome:

@@ -56,7 +56,8 @@ def policy_of(subscriber: Any, settings: Any) -> Policy:
 def _key(*parts: object) -> str:
     # \x1f (unit separator) cannot appear in a service name Apple would publish sensibly,
     # and keeps every part readable in the database.
-    return "\x1f".join(str(part) for part in parts)
+    # PostgreSQL refuses NUL in text: a name from the feed must not be able to fail a poll.
+    return "\x1f".join(str(part).replace("\x00", "\ufffd") for part in parts)
 
 
 def starting_key(
@@ -138,7 +139,7 @@ def due_starting(
                 redirect_url=observation.redirect_url,
             )
             start_ms = int(event.epoch_start_ms or 0)
-            event_id = f"{observation.service}\x00{event.message_id}"
+            event_id = f"{observation.service}\x1f{event.message_id}"
             due.append(
                 Due(
                     Kind.STARTING,

@@ -111,8 +111,9 @@ _STATE_KINDS = frozenset(
 def fold(changes: Sequence[Change], clock: TimeOfDay) -> list[Fold]:
     """One line per subject, oldest first. State changes become the intervals the
     subject spent in each state, ending with where it is now: "iCloud Backup was under
-    maintenance 23:10–02:40; available again since 02:40". A reminder is dropped when a
-    state change of the same subject says more; announcements keep their own line.
+    maintenance 23:10–02:40; available again since 02:40". A `reminder` or `starting`
+    message is dropped when a state change of the same subject says more; other
+    announcements keep their own line.
 
     `clock(moment)` formats a time of day for the reader ("02:40").
     """
@@ -126,7 +127,9 @@ def fold(changes: Sequence[Change], clock: TimeOfDay) -> list[Fold]:
         others = [c for c in items if c not in states and c not in sources]
         if states:
             folds.append(_fold_states(subject, states, clock))
-            others = [c for c in others if c.kind != Kind.REMINDER]
+            # "still down" and "starts in 1 h" are stale once a change of the same
+            # subject says where it stands now.
+            others = [c for c in others if c.kind not in (Kind.REMINDER, Kind.STARTING)]
         if sources:
             folds.append(_fold_source(subject, sources, clock))
         reminders = [c for c in others if c.kind == Kind.REMINDER]

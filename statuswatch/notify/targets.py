@@ -36,8 +36,9 @@ def expand_path(value: str) -> Path:
     if "${CREDENTIALS_DIRECTORY}" in value or "$CREDENTIALS_DIRECTORY" in value:
         if not credentials:
             raise ConfigError(
-                f"{value} uses $CREDENTIALS_DIRECTORY, which is only set when systemd runs "
-                "statuswatch with LoadCredential=; use a plain path outside systemd"
+                f"{value} uses $CREDENTIALS_DIRECTORY, which only systemd sets (LoadCredential=); "
+                "from a shell, pass --credentials-dir DIR naming the folder with the same files "
+                "(e.g. /etc/statuswatch), or use a plain path"
             )
         value = value.replace("${CREDENTIALS_DIRECTORY}", credentials).replace(
             "$CREDENTIALS_DIRECTORY", credentials

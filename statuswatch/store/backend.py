@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from abc import ABC, abstractmethod
 from datetime import datetime
 from pathlib import Path
 
 from statuswatch.store.records import LeaderInfo
 from statuswatch.store.sql import Sql
+
+log = logging.getLogger("statuswatch.store")
+
+#: What decoding a stored row can raise when the row holds a value this version does not
+#: know (a kind written by hand, a broken JSON event): the row is skipped and reported.
+UNDECODABLE = (ValueError, TypeError, KeyError, OverflowError, AttributeError)
 
 
 class Backend(ABC):
@@ -25,6 +32,21 @@ class Backend(ABC):
     #: shares has no election: its one process is the leader.
     leader: bool = True
     leader_since: datetime | None = None
+
+    def _undecodable(self, what: str, error: Exception) -> None:
+        """DESIGN §5: a row that does not decode is reported (once per process and row)
+        and left out, so it never makes every other command fail."""
+        seen: set[str] = self.__dict__.setdefault("_reported_rows", set())
+        if what in seen:
+            return
+        seen.add(what)
+        log.warning(
+            "%s in %s cannot be read by this statuswatch (%s); it is left out. Remove or "
+            "fix that row (or restore a backup) to make this warning go away",
+            what,
+            self.location,
+            _reason(error),
+        )
 
     def change_counter(self) -> int | None:
         """A number that changes whenever another connection commits to this database,
@@ -79,3 +101,8 @@ class Backend(ABC):
 
     @abstractmethod
     def size_bytes(self) -> int: ...
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:200]

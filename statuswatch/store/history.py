@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from statuswatch.model import Kind, State, Transition
-from statuswatch.store.backend import Backend
+from statuswatch.store.backend import UNDECODABLE, Backend
 from statuswatch.store.errors import StoreError
 from statuswatch.store.records import dt, event_from_text, event_to_text, ts
 from statuswatch.store.sql import Sql
@@ -66,4 +66,10 @@ class HistoryMixin(Backend):
             params.append(service.strip())
         query += " ORDER BY at, id LIMIT ?"
         params.append(limit)
-        return [transition_from_row(row) for row in self._reader().execute(query, params)]
+        result = []
+        for row in self._reader().execute(query, params):
+            try:
+                result.append(transition_from_row(row))
+            except UNDECODABLE as error:
+                self._undecodable(f"transition {row[0]}", error)
+        return result

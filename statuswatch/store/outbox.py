@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from statuswatch.store.backend import Backend
+from statuswatch.store.backend import UNDECODABLE, Backend
 from statuswatch.store.history import TRANSITION_COLUMNS_T, transition_from_row
 from statuswatch.store.records import OutboxEntry, OutboxRow, dt, payload_from_text, ts
 from statuswatch.store.sql import Sql
@@ -65,6 +65,9 @@ def outbox_from_row(row: Sequence[object]) -> OutboxRow:
     )
 
 
+CLAIM_CHUNK = 500  # rows claimed per transaction by claim_many()
+
+
 class OutboxMixin(Backend):
     def outbox_rows(
         self,
@@ -82,7 +85,15 @@ class OutboxMixin(Backend):
             query += " AND o.next_attempt_at <= ?"
             params.append(ts(due_before))
         query += " ORDER BY o.next_attempt_at, o.id"
-        return [outbox_from_row(row) for row in self._reader().execute(query, params)]
+        result = []
+        for row in self._reader().execute(query, params):
+            try:
+                result.append(outbox_from_row(row))
+            except UNDECODABLE as error:
+                # Left where it is (never sent, never dropped): someone can fix the row.
+                what = f"outbox row {row[0]}" + (f" (transition {row[15]})" if row[15] else "")
+                self._undecodable(what, error)
+        return result
 
     def claim(self, row_id: int, now: datetime, claimer: str, stale_after: float = 300.0) -> bool:
         """Compare-and-set: True only for the one process that moves the row to `sending`.
@@ -99,6 +110,26 @@ class OutboxMixin(Backend):
                 (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),
             )
             return cursor.rowcount == 1
+
+    def claim_many(
+        self, row_ids: Sequence[int], now: datetime, claimer: str, stale_after: float = 300.0
+    ) -> list[int]:
+        """`claim()` for many rows, one transaction per chunk instead of one per row (a
+        fan-out to thousands of targets): each row gets the same compare-and-set as in
+        claim(), so each is won by exactly one process; returns the ids won."""
+        won: list[int] = []
+        for start in range(0, len(row_ids), CLAIM_CHUNK):
+            with self.transaction() as db:
+                for row_id in row_ids[start : start + CLAIM_CHUNK]:
+                    cursor = db.execute(
+                        "UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?,"
+                        " next_attempt_at = ? WHERE id = ? AND (status = 'pending'"
+                        " OR (status = 'sending' AND claimed_at <= ?))",
+                        (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),  # type: ignore[operator]
+                    )
+                    if cursor.rowcount == 1:
+                        won.append(row_id)
+        return won
 
     def mark_sent(self, row_ids: Sequence[int], now: datetime) -> None:
         with self.transaction() as db:

@@ -12,6 +12,11 @@ from statuswatch.store.records import PolicyEntry, dt, payload_to_text, ts
 
 #: `silence list` also shows silences that ended within this long.
 RECENT_SECONDS = 7 * 86400.0
+#: Policy keys are forgotten after this long, so the table grows with time, not forever.
+#: Safe: a key is only ever asked for again while its message is due (a reminder's
+#: current period, at most `repeat_every` = 30 d; an offset before a start, at most
+#: `remind_before` = 30 d), well inside this.
+KEY_MEMORY_SECONDS = 90 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,11 @@ class PolicyMixin(Backend):
                     ),
                 )
                 queued += 1
+            if queued:
+                db.execute(
+                    "DELETE FROM policy_keys WHERE created_at < ?",
+                    (ts(at) - KEY_MEMORY_SECONDS,),  # type: ignore[operator]
+                )
         return queued
 
     def policy_keys_with_prefix(self, prefix: str) -> set[str]:

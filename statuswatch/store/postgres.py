@@ -42,8 +42,10 @@ from statuswatch.store.errors import (
     StoreLocked,
     StoreMisconfigured,
     StoreUnavailable,
+    StoreUnwritable,
 )
 from statuswatch.store.interface import Store
+from statuswatch.store.outbox import CLAIM_CHUNK
 from statuswatch.store.records import FeedCache, LeaderInfo, OutboxEntry, dt, ts
 from statuswatch.store.sql import Sql
 from statuswatch.tracker import SourceTrack
@@ -186,8 +188,9 @@ def node_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def conninfo(dsn: str) -> str:
-    """The DSN plus our timeouts, unless the DSN or a libpq variable already sets them."""
+def conninfo(dsn: str, *, readonly: bool = False) -> str:
+    """The DSN plus our timeouts, unless the DSN or a libpq variable already sets them.
+    `readonly`: every session of this process refuses writes (the server enforces it)."""
     try:
         given = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
@@ -203,7 +206,8 @@ def conninfo(dsn: str) -> str:
         extra["application_name"] = f"statuswatch {node_name()}"[:63]
     # Ours first: a -c the user wrote (in the DSN or PGOPTIONS) comes later and wins.
     user_options = given.get("options") or os.environ.get("PGOPTIONS") or ""
-    extra["options"] = f"{_SESSION_OPTIONS} {user_options}".strip()
+    ours = _SESSION_OPTIONS + (" -c default_transaction_read_only=on" if readonly else "")
+    extra["options"] = f"{ours} {user_options}".strip()
     return make_conninfo(dsn, **extra)
 
 
@@ -312,13 +316,16 @@ class PostgresStore(Store):
 
     shared = True
 
-    def __init__(self, dsn: str, pool: psycopg_pool.ConnectionPool[Any]) -> None:
+    def __init__(
+        self, dsn: str, pool: psycopg_pool.ConnectionPool[Any], *, readonly: bool = False
+    ) -> None:
         self.dsn = dsn
+        self.readonly = readonly
         self.target = describe_target(dsn)
         self.location = str(self.target)
         self.state_dir = None
         self._pool = pool
-        self._info = conninfo(dsn)
+        self._info = conninfo(dsn, readonly=readonly)
         # The session holding the poll lock for good (a daemon's leadership) ...
         self._lead: psycopg.Connection[Any] | None = None
         self.leader = False
@@ -331,13 +338,21 @@ class PostgresStore(Store):
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, dsn: str) -> PostgresStore:
-        """Connect, create or migrate the schema, and start a small pool."""
-        info = conninfo(dsn)
+    def open(cls, dsn: str, *, readonly: bool = False) -> PostgresStore:
+        """Connect, create or migrate the schema, and start a small pool. With `readonly`
+        (the reading commands, DESIGN §5) every session is read only and nothing is
+        created or migrated."""
+        info = conninfo(dsn, readonly=readonly)
         where = describe_target(dsn)
-        connection = _connect(info, where)
+        connection = _connect(conninfo(dsn), where)
         try:
-            _migrate(connection, where)
+            if readonly and _exists(connection, where):
+                _check_version(connection, where)
+            else:
+                # A database without our schema gets it (empty) from whichever command
+                # comes first, readers included: nothing recorded changes, `status` before
+                # any check works as on SQLite, and a role lacking privileges hears it now.
+                _migrate(connection, where)
         finally:
             connection.close()
         pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
@@ -356,7 +371,7 @@ class PostgresStore(Store):
             raise StoreUnavailable(
                 f"PostgreSQL at {where} stopped accepting connections; try again"
             ) from None
-        return cls(dsn, pool)
+        return cls(dsn, pool, readonly=readonly)
 
     def close(self) -> None:
         self.resign()
@@ -382,6 +397,11 @@ class PostgresStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Sql]:
+        if self.readonly:
+            raise StoreUnwritable(
+                f"the database {self.location} was opened read-only (a reading command); "
+                "this is a bug if you see it"
+            )
         if self._fenced and self._cycle is not None:
             # A cycle's own writes: through the lock-holding session, or not at all.
             connection = self._cycle
@@ -447,6 +467,26 @@ class PostgresStore(Store):
                 (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),  # type: ignore[operator]
             )
             return cursor.rowcount == 1
+
+    def claim_many(
+        self, row_ids: Sequence[int], now: datetime, claimer: str, stale_after: float = 300.0
+    ) -> list[int]:
+        """claim() for many rows in one statement per chunk, rows being claimed by another
+        node at this instant skipped (SKIP LOCKED), as claim() does for one."""
+        won: list[int] = []
+        for start in range(0, len(row_ids), CLAIM_CHUNK):
+            chunk = list(row_ids[start : start + CLAIM_CHUNK])
+            with self._connection() as connection:
+                rows = connection.execute(
+                    "UPDATE outbox SET status = 'sending', claimed_at = %s, claimed_by = %s,"
+                    " next_attempt_at = %s WHERE id IN (SELECT id FROM outbox"
+                    " WHERE id = ANY(%s) AND (status = 'pending'"
+                    " OR (status = 'sending' AND claimed_at <= %s)) FOR UPDATE SKIP LOCKED)"
+                    " RETURNING id",
+                    (ts(now), claimer, ts(now) + stale_after, chunk, ts(now) - stale_after),  # type: ignore[operator]
+                ).fetchall()
+            won.extend(int(row[0]) for row in rows)
+        return won
 
     # -- the poll lock and leadership ---------------------------------------------------
 
@@ -615,6 +655,36 @@ def _migrate(connection: psycopg.Connection[Any], where: Target) -> None:
         raise _translate(error, where) from None
 
 
+def _exists(connection: psycopg.Connection[Any], where: Target) -> bool:
+    try:
+        return _version(connection) is not None
+    except psycopg.Error as error:
+        raise _translate(error, where) from None
+
+
+def _check_version(connection: psycopg.Connection[Any], where: Target) -> None:
+    """A reader's open: the schema must be there and current (it may not migrate)."""
+    try:
+        version = _version(connection)
+    except psycopg.Error as error:
+        raise _translate(error, where) from None
+    if version is None:
+        raise StoreError(
+            f"the database {where} holds no statuswatch data yet; run `statuswatch check` "
+            "(or `run`) once first"
+        )
+    if version != SCHEMA_VERSION:
+        raise StoreUnwritable(
+            f"the database {where} has schema {version} and this statuswatch knows "
+            f"{SCHEMA_VERSION}; "
+            + (
+                "upgrade statuswatch to read it"
+                if version > SCHEMA_VERSION
+                else "run `statuswatch check` once (it migrates) and try again"
+            )
+        )
+
+
 def _version(connection: psycopg.Connection[Any]) -> int | None:
     exists = connection.execute("SELECT to_regclass('statuswatch_schema')").fetchone()
     if not exists or exists[0] is None:
@@ -663,6 +733,13 @@ def _translate(error: psycopg.Error, where: Target) -> StoreError:
         return StoreMisconfigured(
             f"role {user!r} lacks a privilege statuswatch needs in {where} ({detail}); "
             f'make it the owner of database {dbname!r} (README, "Two machines")'
+        )
+    if state == "25006":
+        return StoreUnwritable(f"PostgreSQL at {where} is read-only for this session ({detail})")
+    if state.startswith("53"):
+        return StoreUnwritable(
+            f"PostgreSQL at {where} is out of resources ({detail}); nothing of this run was "
+            "recorded and nothing recorded before was lost: free space and run again"
         )
     if isinstance(error, pgerrors.LockNotAvailable):
         return StoreLocked(f"a row in {where} stayed locked by another node; try again")

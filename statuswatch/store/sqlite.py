@@ -13,10 +13,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
-from statuswatch.store.errors import StoreError, StoreLocked, StoreUnwritable
+from statuswatch.store import sqlite_faults as faults
+from statuswatch.store.errors import StoreLocked, StoreUnwritable
 from statuswatch.store.interface import Store
 from statuswatch.store.sql import Sql
 
@@ -159,31 +160,44 @@ def default_state_dir() -> Path:
 
 
 class SqliteStore(Store):
-    """One SQLite database. Every write is a short transaction; see `cycle_lock()`."""
+    """One SQLite database. Every write is a short transaction; see `cycle_lock()`.
 
-    def __init__(self, state_dir: Path, connection: sqlite3.Connection) -> None:
+    Opened with `readonly=True` (the readers: `status`, `history`, the outbox listing,
+    `export`), it never writes, creates, migrates or moves anything (DESIGN §5), and works
+    on a state directory this user cannot write.
+    """
+
+    def __init__(
+        self, state_dir: Path, connection: sqlite3.Connection, *, readonly: bool = False
+    ) -> None:
         self.state_dir = state_dir
         self.path = state_dir / DB_NAME
         self.location = str(state_dir)
+        self.readonly = readonly
         self._db = connection
+        self._reads = faults.Reader(connection, self.path)
 
     # -- opening -----------------------------------------------------------------
 
     @classmethod
-    def open(cls, state_dir: Path) -> SqliteStore:
-        """Open (creating, migrating, or replacing a corrupt file) the database."""
-        _ensure_dir(state_dir)
+    def open(cls, state_dir: Path, *, readonly: bool = False) -> SqliteStore:
+        """Open (creating, migrating, or replacing a corrupt file) the database; or, with
+        `readonly`, only read it."""
+        if readonly:
+            return cls(state_dir, _connect_readonly(state_dir / DB_NAME), readonly=True)
+        faults.ensure_dir(state_dir)
         path = state_dir / DB_NAME
+        faults.ensure_writable(path)
         try:
             connection = _connect(path)
         except sqlite3.DatabaseError as error:
-            if _is_locked(error):
+            if faults.is_locked(error):
                 raise StoreLocked(
                     f"the database {path} is locked by another process; try again shortly"
                 ) from None
-            if not _is_corrupt(error):
-                raise StoreUnwritable(f"cannot open the database {path}: {error}") from None
-            aside = _move_aside(path)
+            if not faults.is_corrupt(error):
+                raise faults.translate(error, path) from None
+            aside = faults.move_aside(path)
             log.warning(
                 "the database %s was corrupt (%s); moved it to %s and started a new one: "
                 "stored states and pending notifications in it are not used",
@@ -191,7 +205,10 @@ class SqliteStore(Store):
                 error,
                 aside.name,
             )
-            connection = _connect(path)
+            try:
+                connection = _connect(path)
+            except sqlite3.DatabaseError as again:
+                raise faults.translate(again, path) from None
         return cls(state_dir, connection)
 
     def close(self) -> None:
@@ -205,6 +222,7 @@ class SqliteStore(Store):
         and the outbox's own compare-and-set claims keep working meanwhile; the kernel
         releases it if the process dies.
         """
+        self._refuse_if_readonly()
         lock_path = self.state_dir / LOCK_NAME
         try:
             handle = open(lock_path, "a+b")  # noqa: SIM115 - held for the whole cycle
@@ -234,61 +252,67 @@ class SqliteStore(Store):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Sql]:
+        """BEGIN IMMEDIATE ... COMMIT. Every sqlite error on the way (a full disk, a
+        read-only file, an I/O error) comes out as one StoreError sentence; SQLite may
+        already have rolled the transaction back itself (after SQLITE_FULL, say), so we
+        roll back only what is still open."""
+        self._refuse_if_readonly()
         self._memo.clear()  # record_poll() puts back what it knows it wrote
         try:
             self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            raise _translate(error, self.path) from None
+        except sqlite3.Error as error:
+            raise faults.translate(error, self.path) from None
         try:
             yield self._db
+        except sqlite3.IntegrityError:
+            # A constraint broken by our own SQL is a bug (exit 70), not a fault of the disk.
+            self._rollback()
+            raise
+        except sqlite3.Error as error:
+            self._rollback()
+            raise faults.translate(error, self.path) from None
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self._db.execute("COMMIT")
-            except sqlite3.OperationalError as error:
+            except sqlite3.Error as error:
+                self._rollback()
+                raise faults.translate(error, self.path) from None
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-                raise _translate(error, self.path) from None
+
+    def _refuse_if_readonly(self) -> None:
+        if self.readonly:
+            raise StoreUnwritable(
+                f"the database {self.path} was opened read-only (a reading command); "
+                "this is a bug if you see it"
+            )
 
     def _reader(self) -> Sql:
-        return self._db
+        return self._reads
 
     def size_bytes(self) -> int:
-        page_count = self._db.execute("PRAGMA page_count").fetchone()[0]
-        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        return int(page_count * page_size)
-
-
-def _ensure_dir(state_dir: Path) -> None:
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as error:
-        raise StoreUnwritable(
-            f"cannot create the state directory {state_dir}: {error.strerror}; "
-            "set state_dir (or STATUSWATCH_STATE_DIR) to a folder this user can write"
-        ) from None
-    if not os.access(state_dir, os.W_OK | os.X_OK):
-        raise StoreUnwritable(
-            f"the state directory {state_dir} is not writable by this user; "
-            "fix its permissions or set state_dir (or STATUSWATCH_STATE_DIR) elsewhere"
-        )
+        page_count = self._reads.execute("PRAGMA page_count").fetchone()
+        page_size = self._reads.execute("PRAGMA page_size").fetchone()
+        return int(page_count[0] * page_size[0]) if page_count and page_size else 0
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=5.0, isolation_level=None)
     try:
-        connection.execute("PRAGMA journal_mode = WAL")
+        _set_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
         # Keep the WAL small while a daemon holds the database open: checkpoint every 100
         # pages (SQLite's default, 1000, leaves a 4 MB -wal file beside a 60 KB database),
         # and shrink it back after a large transaction such as a big fan-out.
         connection.execute("PRAGMA wal_autocheckpoint = 100")
         connection.execute("PRAGMA journal_size_limit = 1048576")
-        # A daemon's working set is a few pages (source and service rows, the outbox index);
-        # SQLite's default 2 MB page cache would slowly fill with cold history instead.
-        connection.execute("PRAGMA cache_size = -512")
-        connection.execute("PRAGMA foreign_keys = ON")
+        _tune(connection)
         if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
             raise sqlite3.DatabaseError("database disk image is malformed")
         _migrate(connection)
@@ -298,51 +322,107 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _migrate(connection: sqlite3.Connection) -> None:
-    """Apply every schema step above the file's `user_version`, each in one transaction."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreUnwritable(
-            f"the database was written by a newer statuswatch (schema {version}, this one "
-            f"knows {SCHEMA_VERSION}); upgrade statuswatch or use another state_dir"
-        )
-    for step in range(version, SCHEMA_VERSION):
-        connection.execute("BEGIN IMMEDIATE")
+def _tune(connection: sqlite3.Connection) -> None:
+    # A daemon's working set is a few pages (source and service rows, the outbox index);
+    # SQLite's default 2 MB page cache would slowly fill with cold history instead.
+    connection.execute("PRAGMA cache_size = -512")
+    connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _set_wal(connection: sqlite3.Connection, wait: float = 5.0) -> None:
+    """Switching a new file to WAL needs it to itself, and SQLite does not always wait
+    for that (its busy handler is skipped for this step): processes starting together
+    on an empty state directory retry here instead of failing."""
+    deadline = time.monotonic() + wait
+    while True:
         try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if not faults.is_locked(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """DESIGN §5: a reader opens the file read-only (`mode=ro`), or, where SQLite cannot
+    set up WAL's shared memory without writing (no -shm file and a folder this user cannot
+    write), as an immutable file: it then sees what was checkpointed, which is everything
+    once the last writer has closed. No database yet: an empty one in memory."""
+    if not path.exists():
+        return _empty_in_memory()
+    uri = "file:" + quote(str(path.resolve()))
+    connection: sqlite3.Connection | None = None
+    for extra in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            connection = sqlite3.connect(uri + extra, uri=True, timeout=5.0, isolation_level=None)
+            connection.execute("PRAGMA query_only = ON")
+            _tune(connection)
+            quick = connection.execute("PRAGMA quick_check").fetchone()[0]
+            break
+        except sqlite3.DatabaseError as error:
+            if connection is not None:
+                connection.close()
+                connection = None
+            if faults.is_corrupt(error):
+                raise faults.corrupt_for_reader(path) from None
+            if faults.is_locked(error) or extra.endswith("immutable=1"):
+                raise faults.translate(error, path) from None
+    assert connection is not None
+    if quick != "ok":
+        connection.close()
+        raise faults.corrupt_for_reader(path)
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:  # created but never migrated (a writer died at once): nothing in it
+        connection.close()
+        return _empty_in_memory()
+    if version != SCHEMA_VERSION:
+        connection.close()
+        newer = version > SCHEMA_VERSION
+        raise StoreUnwritable(
+            f"the database {path} has schema {version} and this statuswatch knows "
+            f"{SCHEMA_VERSION}; "
+            + (
+                "upgrade statuswatch to read it"
+                if newer
+                else "run `statuswatch check` once (it migrates) and try again"
+            )
+        )
+    return connection
+
+
+def _empty_in_memory() -> sqlite3.Connection:
+    connection = sqlite3.connect(":memory:", isolation_level=None)
+    _migrate(connection)
+    connection.execute("PRAGMA query_only = ON")
+    return connection
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Apply every schema step above the file's `user_version`, in one transaction.
+
+    `user_version` is read again *inside* BEGIN IMMEDIATE: processes starting at once on
+    an empty directory all see 0 at first, and only the first to hold the write lock may
+    create the tables; the others then find them there (DESIGN §5)."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return  # the common case, without taking the write lock
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreUnwritable(
+                f"the database was written by a newer statuswatch (schema {version}, this "
+                f"one knows {SCHEMA_VERSION}); upgrade statuswatch or use another state_dir"
+            )
+        for step in range(version, SCHEMA_VERSION):
             for statement in _SCHEMA[step].split(";"):
                 if statement.strip():
                     connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {step + 1}")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-
-
-def _is_corrupt(error: sqlite3.DatabaseError) -> bool:
-    text = str(error).lower()
-    return "not a database" in text or "malformed" in text or "corrupt" in text
-
-
-def _is_locked(error: sqlite3.Error) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
-
-
-def _translate(error: sqlite3.OperationalError, path: Path) -> StoreError:
-    if _is_locked(error):
-        return StoreLocked(f"the database {path} stayed locked by another process; try again")
-    if "readonly" in str(error).lower() or "read-only" in str(error).lower():
-        return StoreUnwritable(f"the database {path} is read-only for this user")
-    return StoreError(f"the database {path} failed: {error}")
-
-
-def _move_aside(path: Path) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
-    path.rename(aside)
-    for suffix in ("-wal", "-shm"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            companion.rename(aside.with_name(aside.name + suffix))
-    return aside
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        if connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from statuswatch.model import State, Transition
-from statuswatch.store.backend import Backend
+from statuswatch.store.backend import UNDECODABLE, Backend
 from statuswatch.store.history import insert_transition
 from statuswatch.store.outbox import queue_rows
 from statuswatch.store.records import (
@@ -87,15 +87,19 @@ class TrackingMixin(Backend):
             (source,),
         ):
             key, service, state, since, cause, candidate, candidate_since, streak = row
-            services[key] = ServiceTrack(
-                service=service,
-                state=None if state is None else State(state),
-                since=dt(since),
-                cause=event_from_text(cause),
-                candidate=None if candidate is None else State(candidate),
-                candidate_since=dt(candidate_since),
-                streak=streak,
-            )
+            try:
+                services[key] = ServiceTrack(
+                    service=service,
+                    state=None if state is None else State(state),
+                    since=dt(since),
+                    cause=event_from_text(cause),
+                    candidate=None if candidate is None else State(candidate),
+                    candidate_since=dt(candidate_since),
+                    streak=int(streak),
+                )
+            except UNDECODABLE as error:
+                # Treated as never seen: the next poll writes a good row over it.
+                self._undecodable(f"the tracked state of {source}/{service}", error)
         health = SourceHealth()
         row = db.execute(
             "SELECT last_success, first_failure, down FROM source_state WHERE source = ?",

@@ -155,6 +155,19 @@ class _Collector:
         leader.add_metric([], 1.0 if reading.leader else 0.0)
         yield leader
 
+        info = reading.leader_info
+        if info is not None and info.node is not None and info.since is not None:
+            # Two machines: which node holds the poll lock (the same on every node's
+            # scrape), and since when. Absent while no daemon leads (a one-shot `check`
+            # holding the lock for its cycle is no leader).
+            since = GaugeMetricFamily(
+                "statuswatch_leader_since_timestamp_seconds",
+                "Unix time at which the node that polls now took the lead (shared store)",
+                labels=["node"],
+            )
+            since.add_metric([info.node], info.since.timestamp())
+            yield since
+
 
 def render_metrics(reading: Reading, stats: DaemonStats | None) -> tuple[bytes, str]:
     """(body, content type) of one scrape."""

@@ -16,6 +16,7 @@ from statuswatch.evaluate import observe
 from statuswatch.model import Observation, Snapshot, Transition, to_epoch_ms
 from statuswatch.sources.apple import FeedFormatError, parse_feed
 from statuswatch.store import SourceStatus, Store
+from statuswatch.store.records import LeaderInfo
 from statuswatch.tracker import ServiceTrack, service_key
 from statuswatch.views import Deliveries, SourceView, watched_rows
 
@@ -31,7 +32,8 @@ class Reading:
     sources: list[SourceView]
     transitions: list[Transition]  # the last HISTORY_DAYS days, oldest first
     outbox: dict[str, int]
-    leader: bool = True
+    leader: bool = True  # this process polls (always, on a store nobody shares)
+    leader_info: LeaderInfo | None = None  # who leads a shared store, and since when
     feed_kinds: dict[str, str] = field(default_factory=dict)  # source -> consumer/developer
 
     @property
@@ -89,6 +91,7 @@ def read(
         transitions=store.transitions(since=now - timedelta(days=HISTORY_DAYS)),
         outbox=store.outbox_counts(),
         leader=True if leader is None else leader(),
+        leader_info=store.leader_info() if store.shared else None,
         feed_kinds={config.name: config.feed for config in settings.sources},
     )
 

@@ -1,4 +1,7 @@
-"""A real HTTP server on 127.0.0.1 for tests that talk to statuswatch over the network.
+"""Real local peers for tests that talk to statuswatch over the network: one HTTP server
+(a feed to poll and a webhook sink to deliver to) and one SMTP server (aiosmtpd).
+
+``FeedServer`` is a real HTTP server on 127.0.0.1.
 
 It runs in a background thread (``http.server.ThreadingHTTPServer``) on an ephemeral
 port, so a ``statuswatch`` subprocess can poll it like it polls Apple. The test changes
@@ -33,19 +36,36 @@ What it can serve (all thread-safe; a change applies to the next request):
 
 ``responses`` records the status actually sent for each request, in order
 (``server.responses[-1] == 304`` after a conditional GET that matched).
+
+As a webhook sink, requests other than GET/HEAD (POST, PUT, ...) are answered on their own
+terms, so a test can slow or fail deliveries without touching the feed::
+
+    server.fail_next(2)              # the next 2 POSTs get a 500
+    server.set_post_status(500)      # every POST gets a 500 (default: as set_status)
+    server.set_post_delay(3.0)       # POSTs wait 3 s before answering (default: as set_delay)
+    assert len(server.accepted("/hook")) == 1      # POSTs answered 2xx, to that path
+    server.wait_for_posts(1)
+    server.feed_requests                           # how many GET/HEAD it answered
+
+``SmtpSink`` is an aiosmtpd server on 127.0.0.1 (no TLS, no login) that records every mail.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 import pytest
+from aiosmtpd.controller import Controller
 
 AUTO = "auto"
 
@@ -58,6 +78,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # header names as sent; look up case-insensitively via header()
     body: bytes
+    status: int = 0  # the status it was answered with
+    received_at: float = 0.0  # time.monotonic() when the request was read
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -77,6 +99,9 @@ class _Config:
     last_modified: str | None = None
     delay: float = 0.0
     truncate: int | None = None
+    post_status: int | None = None  # None: the same as `status`
+    post_delay: float | None = None  # None: the same as `delay`
+    failures_left: int = 0
 
 
 class FeedServer:
@@ -173,6 +198,50 @@ class FeedServer:
         with self._lock:
             self._config.truncate = length
 
+    def set_post_status(self, status: int | None) -> None:
+        """The status of answers to POST/PUT/PATCH/DELETE (None: the same as set_status)."""
+        with self._lock:
+            self._config.post_status = status
+
+    def set_post_delay(self, seconds: float | None) -> None:
+        """Answer POST/PUT/PATCH/DELETE only after this long (a slow webhook)."""
+        with self._lock:
+            self._config.post_delay = seconds
+
+    def fail_next(self, count: int) -> None:
+        """Answer the next `count` POST/PUT/PATCH/DELETE requests with a 500."""
+        with self._lock:
+            self._config.failures_left = count
+
+    # Attribute spellings of the setters above (the webhook sink's historical interface).
+    @property
+    def feed(self) -> bytes:
+        with self._lock:
+            return self._config.body
+
+    @feed.setter
+    def feed(self, body: bytes) -> None:
+        self.set_body(body)
+
+    @property
+    def post_status(self) -> int | None:
+        with self._lock:
+            return self._config.post_status
+
+    @post_status.setter
+    def post_status(self, status: int | None) -> None:
+        self.set_post_status(status)
+
+    @property
+    def delay(self) -> float | None:
+        """How long deliveries (not feed GETs) wait for their answer."""
+        with self._lock:
+            return self._config.post_delay
+
+    @delay.setter
+    def delay(self, seconds: float | None) -> None:
+        self.set_post_delay(seconds)
+
     def current_etag(self) -> str | None:
         with self._lock:
             return self._etag_locked()
@@ -211,6 +280,30 @@ class FeedServer:
     def last_headers(self) -> dict[str, str]:
         return self.last_request.headers
 
+    @property
+    def posts(self) -> list[RecordedRequest]:
+        """Every request other than GET/HEAD (deliveries), in order."""
+        return [request for request in self.requests if request.method not in ("GET", "HEAD")]
+
+    @property
+    def feed_requests(self) -> int:
+        return sum(1 for request in self.requests if request.method in ("GET", "HEAD"))
+
+    def accepted(self, path: str | None = None) -> list[RecordedRequest]:
+        """Deliveries answered with a 2xx, optionally only those to `path` (query ignored)."""
+        return [
+            post
+            for post in self.posts
+            if 200 <= post.status < 300 and (path is None or post.path.split("?")[0] == path)
+        ]
+
+    def wait_for_posts(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.posts) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server received {len(self.posts)} POSTs, not {count}")
+            time.sleep(0.02)
+
     def reset_log(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -221,26 +314,44 @@ class FeedServer:
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body_in = handler.rfile.read(length) if length > 0 else b""
-        request = RecordedRequest(
-            method=handler.command,
-            path=handler.path,
-            headers=dict(handler.headers.items()),
-            body=body_in,
-        )
+        received = time.monotonic()
+        reading = handler.command in ("GET", "HEAD")
         with self._lock:
             config = _Config(**vars(self._config))
             config.headers = dict(self._config.headers)
             etag = self._etag_locked()
+            if reading:
+                status = config.status
+                delay = config.delay
+            else:
+                delay = config.delay if config.post_delay is None else config.post_delay
+                status = config.status if config.post_status is None else config.post_status
+                if self._config.failures_left > 0:
+                    self._config.failures_left -= 1
+                    status = 500
+            request = RecordedRequest(
+                method=handler.command,
+                path=handler.path,
+                headers=dict(handler.headers.items()),
+                body=body_in,
+                status=status,
+                received_at=received,
+            )
+            if reading and status == 200 and _not_modified(request, etag, config.last_modified):
+                status = 304
+                request = replace(request, status=304)
             self._requests.append(request)
-        if config.delay:
-            time.sleep(config.delay)
-
-        status = config.status
-        cacheable = handler.command in ("GET", "HEAD") and status == 200
-        if cacheable and _not_modified(request, etag, config.last_modified):
-            status = 304
-        with self._lock:
             self._responses.append(status)
+        if delay:
+            time.sleep(delay)
+        if not reading:
+            answer = b'{"ok": true}' if status < 300 else b"boom"
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(answer)))
+            handler.end_headers()
+            handler.wfile.write(answer)
+            return
 
         handler.send_response(status)
         for name, value in config.headers.items():
@@ -306,3 +417,91 @@ def feed_server() -> Iterator[FeedServer]:
     """A started FeedServer, stopped after the test."""
     with FeedServer() as server:
         yield server
+
+
+# -- SMTP ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mail:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+
+    @property
+    def subject(self) -> str:
+        """The decoded Subject (apprise MIME-encodes non-ASCII subjects)."""
+        return str(self.message["Subject"])
+
+    @property
+    def raw_subject(self) -> str:
+        """The Subject header as sent: its first line and any folded continuation lines."""
+        head = self.raw.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
+        lines = head.split("\r\n")
+        for index, line in enumerate(lines):
+            if line.lower().startswith("subject:"):
+                folded = [line]
+                for following in lines[index + 1 :]:
+                    if not following[:1].isspace():
+                        break
+                    folded.append(following)
+                return "\r\n".join(folded)
+        raise AssertionError("the mail has no Subject header")
+
+    def text(self) -> str:
+        """The text/plain part, decoded, with SMTP's CRLF line ends read as newlines."""
+        part = self.message.get_body(preferencelist=("plain",))
+        assert part is not None, "the mail has no text/plain part"
+        return str(part.get_content()).replace("\r\n", "\n")
+
+    def html(self) -> str | None:
+        part = self.message.get_body(preferencelist=("html",))
+        return None if part is None else str(part.get_content())
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.mails: list[Mail] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        content = envelope.original_content or envelope.content  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            content = content.encode()
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.mails.append(
+            Mail(envelope.mail_from, list(envelope.rcpt_tos), message, content)  # type: ignore[attr-defined]
+        )
+        return "250 Message accepted for delivery"
+
+
+class SmtpSink:
+    """An aiosmtpd server on 127.0.0.1 (no TLS, no login) recording every message."""
+
+    def __init__(self) -> None:
+        self._recorder = _Recorder()
+        self.port = free_port()
+        self._controller = Controller(self._recorder, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+    @property
+    def mails(self) -> list[Mail]:
+        return list(self._recorder.mails)
+
+    def mailto(self, to: str = "me@example.com") -> str:
+        """An apprise URL that delivers here without TLS or login."""
+        return f"mailto://127.0.0.1:{self.port}?from=statuswatch@example.com&to={to}&mode=insecure"
+
+
+def free_port() -> int:
+    """An ephemeral port that was free a moment ago (aiosmtpd cannot bind port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

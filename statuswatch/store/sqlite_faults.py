@@ -1,0 +1,168 @@
+"""SQLite's faults, in one place: translating every sqlite error into one sentence
+(DESIGN §5, §9: exit 73, or 75 for a lock), checking that the state directory and the
+database file can be written before anything is tried, reads whose errors are
+translated too, and moving a corrupt file aside (writers only).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from statuswatch.store.errors import StoreError, StoreLocked, StoreUnwritable
+from statuswatch.store.sql import Cursor
+
+
+class Rows:
+    """Rows fetched at once, so an error of the disk surfaces inside `execute`."""
+
+    def __init__(self, rows: list[Sequence[Any]], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Sequence[Any] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Sequence[Any]]:
+        return list(self.rows)
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return iter(self.rows)
+
+
+class Reader:
+    """`_reader()`: reads outside a transaction, their sqlite errors translated."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.connection = connection
+        self.path = path
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> Cursor:
+        try:
+            cursor = self.connection.execute(query, params)
+            return Rows(cursor.fetchall(), cursor.rowcount)
+        except sqlite3.Error as error:
+            raise translate(error, self.path) from None
+
+    def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> Any:
+        try:
+            return self.connection.executemany(query, params)
+        except sqlite3.Error as error:
+            raise translate(error, self.path) from None
+
+
+def ensure_dir(state_dir: Path) -> None:
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise StoreUnwritable(
+            f"cannot create the state directory {state_dir}: {error.strerror}; "
+            "set state_dir (or STATUSWATCH_STATE_DIR) to a folder this user can write"
+        ) from None
+    if not os.access(state_dir, os.W_OK | os.X_OK):
+        raise StoreUnwritable(
+            f"the state directory {state_dir} is not writable by this user; "
+            "fix its permissions or set state_dir (or STATUSWATCH_STATE_DIR) elsewhere"
+        )
+
+
+def ensure_writable(path: Path) -> None:
+    """A database file this user cannot write (mode 0444, another owner): SQLite would
+    quietly open it read-only and fail at the first write; say so before anything."""
+    if path.exists() and not os.access(path, os.W_OK):
+        try:
+            info = path.stat()
+            who = owner(info.st_uid)
+            detail = f" (owner {who}, mode {info.st_mode & 0o777:04o})"
+        except OSError:
+            detail = ""
+        raise StoreUnwritable(
+            f"the database {path} is read-only for this user{detail}; make it writable "
+            "(chown/chmod) or run statuswatch as the user that owns it"
+        )
+
+
+def owner(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def corrupt_for_reader(path: Path) -> StoreError:
+    return StoreError(
+        f"the database {path} is corrupt; the next `statuswatch check` (or `run`) moves it "
+        "aside and starts a new one (reading commands leave it as it is)"
+    )
+
+
+def is_corrupt(error: sqlite3.DatabaseError) -> bool:
+    text = str(error).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
+def is_locked(error: sqlite3.Error) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+def translate(error: sqlite3.Error, path: Path) -> StoreError:
+    """One sentence per kind of fault (DESIGN §5, §9: 73, or 75 for a lock)."""
+    text = str(error).lower()
+    code = getattr(error, "sqlite_errorcode", None)
+    if is_locked(error):
+        return StoreLocked(f"the database {path} stayed locked by another process; try again")
+    if "full" in text or code == sqlite3.SQLITE_FULL or disk_is_full(path, text):
+        return StoreUnwritable(
+            f"the disk holding {path} is full; nothing of this run was recorded and "
+            "nothing recorded before was lost: free some space and run again"
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreUnwritable(
+            f"the database {path} is read-only for this user (or on a read-only file "
+            "system); make it writable or run as its owner"
+        )
+    if is_corrupt(error):  # type: ignore[arg-type]
+        return StoreError(
+            f"the database {path} is corrupt; the next `statuswatch check` moves it aside "
+            "and starts a new one"
+        )
+    if "disk i/o" in text or "unable to open" in text:
+        return StoreUnwritable(f"cannot read or write the database {path} ({error})")
+    return StoreError(f"the database {path} failed: {error}")
+
+
+def disk_is_full(path: Path, text: str) -> bool:
+    """SQLite reports a -shm file it could not grow as a plain "disk I/O error"."""
+    if "disk i/o" not in text:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except OSError:
+        return False
+
+
+def move_aside(path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        path.rename(aside)
+        for suffix in ("-wal", "-shm"):
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.rename(aside.with_name(aside.name + suffix))
+    except OSError as error:
+        raise StoreUnwritable(
+            f"the database {path} is corrupt and cannot be moved aside "
+            f"({error.strerror or errno.errorcode.get(error.errno or 0, error)}); "
+            "move it away yourself and run again"
+        ) from None
+    return aside
