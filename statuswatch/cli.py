@@ -188,8 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     notify_test = command(
         "notify-test",
-        "Send a realistic sample notification to the "
-        "subscribers now and report, per target, whether it was sent.",
+        "Send a realistic sample notification to the subscribers now, one per apprise URL, "
+        "and report, per target, whether it was sent. Its title and first line say it is a "
+        "test sent with `statuswatch notify-test`. Exits 79 if a delivery failed.",
     )
     notify_test.add_argument("--subscriber", metavar="NAME", help="only this subscriber")
     notify_test.add_argument(
@@ -207,13 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
             "source_up",
             "starting",
             "reminder",
+            "delivery_failed",
         ],
     )
     notify_test.add_argument("--service", default="iCloud Backup")
 
     outbox = command(
         "outbox",
-        "List notifications waiting to be delivered or given up ('dead'); retry or drop them.",
+        "List notifications waiting to be delivered or given up ('dead'); retry or drop them. "
+        "`outbox retry ID|--all` delivers now, under the same claims as check and run (a row "
+        "another process is sending is reported busy, exit 75), and says per row sent or "
+        "FAILED (exit 79); `outbox drop ID` forgets a row. While a dead row is neither retried "
+        "nor dropped, `check` exits 79.",
     )
     outbox.add_argument("action", nargs="?", choices=["list", "retry", "drop"], default="list")
     outbox.add_argument("id", nargs="?", type=int, help="row id (for retry or drop)")
