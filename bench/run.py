@@ -51,10 +51,9 @@ WATCHED = "iCloud Backup"
 MB = 1024 * 1024
 # What `check` imports from other projects (no statuswatch code): the floor of its start-up.
 FLOOR_CHECK = (
-    "import asyncio, sqlite3, tomllib, httpx, httpcore, anyio._backends._asyncio, "
-    "pydantic_settings; httpx.AsyncClient()"
+    "import asyncio, sqlite3, tomllib, httpx, httpcore, anyio._backends._asyncio; "
+    "httpx.AsyncClient()"
 )
-FLOOR_CHECK_NAME = "httpx + asyncio/anyio + pydantic-settings + sqlite3, one AsyncClient"
 # The stack floor of a 304 `check`: the same poll by a hand-written script (tomllib,
 # sqlite3, asyncio + httpx, one conditional GET, one write), no statuswatch code.
 FLOOR_SCRIPT = Path(__file__).resolve().parent / "floor_check.py"
@@ -64,7 +63,7 @@ FLOOR_SCRIPT_NAME = (
 )
 # ... and what a delivery adds: apprise, which imports all of its ~130 plugins on first use.
 FLOOR_DELIVERY = "import apprise; apprise.Apprise().add('json://127.0.0.1:9/x')"
-FLOOR_DELIVERY_NAME = "the same + apprise with its plugins loaded"
+FLOOR_DELIVERY_NAME = "httpx + asyncio/anyio + sqlite3 + apprise with its plugins loaded"
 
 
 # =====================================================================================
@@ -1333,6 +1332,22 @@ def temporary_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def postgres_rows(bench: Bench, tmp: Path) -> list[Row]:
+    """Failover and fan-out of two `run` nodes on a throwaway PostgreSQL (bench/pg_bench.py);
+    with --quick, reduced counts, and skipped where PostgreSQL is not installed."""
+    import pg_bench
+
+    why = pg_bench.available()
+    if why is not None:
+        return [Row("two nodes on PostgreSQL", note=f"skipped: {why}")]
+    kills, terminates, count = (2, 1, 200) if bench.plan.quick else (12, 3, 10_000)
+    results = pg_bench.measure(tmp / "pg", kills=kills, terminates=terminates, fanout_n=count)
+    bench.extra["postgres"] = results
+    if problems := pg_bench.broken(results):
+        raise Broken("; ".join(problems)[:500])
+    return [Row(**row) for row in pg_bench.rows(results)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (CI smoke test)")
@@ -1371,6 +1386,7 @@ def main(argv: list[str] | None = None) -> int:
             sections += [
                 ("replay", ["replay throughput", "replay, every body new"], bench.replay),
                 ("store", ["store growth"], bench.store_growth),
+                ("postgres", ["two nodes on PostgreSQL"], lambda: postgres_rows(bench, tmp)),
             ]
             for key, names, run in sections:
                 if wanted is None or key in wanted:

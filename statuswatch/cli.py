@@ -98,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="stand-in for systemd's $CREDENTIALS_DIRECTORY, to use the service's secrets from "
         "a shell, e.g. /etc/statuswatch (default: $STATUSWATCH_CREDENTIALS_DIRECTORY)",
     )
-    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    common.add_argument(
+        "--log-level", type=str.lower, choices=["debug", "info", "warning", "error"]
+    )
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
 
     parser = _Parser(
@@ -546,7 +548,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(output.dumps(output.json_check(report)))
     else:
-        emit(output.human_check(report, args.quiet))
+        emit(output.human_check(report, args.quiet, settings.timezone))
     for outcome in failures:
         print(f"statuswatch: {outcome.config.name}: {outcome.error}", file=sys.stderr)
     for problem in problems:
@@ -976,6 +978,15 @@ def cmd_config(args: argparse.Namespace) -> int:
         from statuswatch.notify.deliver import validate_subscribers
 
         validate_subscribers(settings)
+        from statuswatch.cli_config import check_names_live
+
+        live = check_names_live(settings)
+        for note in live.notes:
+            print(f"statuswatch: note: {note}", file=sys.stderr)
+        if live.problems:
+            from statuswatch.config import ConfigError
+
+            raise ConfigError(f"{path or 'built-in defaults'}: {live.problems[0]}")
         where = str(path) if path else "built-in defaults (no config file found)"
         services = sum(len(s.services) for s in settings.sources)
         print(

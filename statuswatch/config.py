@@ -8,6 +8,7 @@ the key and the fix (the CLI turns it into exit code 78).
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from contextvars import ContextVar
@@ -30,6 +31,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from statuswatch.config_checks import (
+    check_mail_url,
+    check_path,
+    check_subscribed_services,
+    check_url,
+    env_origin,
+    lower,
+)
 from statuswatch.configfile import find_config_file
 from statuswatch.errors import ConfigError
 from statuswatch.model import Kind
@@ -48,6 +57,10 @@ __all__ = ["ConfigError", "Settings", "find_config_file", "load_settings", "spli
 APPLE_MIN_INTERVAL = 30.0
 DEFAULT_SERVICE = "iCloud Backup"
 
+
+#: The longest duration any setting takes (a year): beyond it `check` and `run` would
+#: overflow their clocks or wait for ever, so the config is refused at load instead.
+MAX_DURATION = 366 * 86400.0
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -74,12 +87,17 @@ def parse_duration(value: Any) -> float:
             )
     else:
         raise ValueError("a duration such as '30s', '10m' or '24h' is needed")
+    if math.isnan(seconds):
+        raise ValueError("nan is not a duration; write it like '30s', '10m' or '24h'")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError("a duration can be at most 366d; write it like '30s', '10m' or '24h'")
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+PathText = Annotated[str | None, AfterValidator(check_path)]
 KINDS = tuple(kind.value for kind in Kind)
 
 
@@ -129,8 +147,8 @@ class SourceConfig(BaseModel):
     def _check(self) -> SourceConfig:
         if not self.name.strip():
             raise ValueError("a source's name cannot be empty")
-        if self.url is not None and not re.match(r"^https?://", self.url):
-            raise ValueError(f"url must start with http:// or https://, got {mask_url(self.url)}")
+        if self.url is not None:
+            check_url(self.url)
         if any(not name.strip() for name in self.services):
             raise ValueError("services cannot contain an empty name")
         if self.url is None and self.interval is not None and self.interval < APPLE_MIN_INTERVAL:
@@ -156,8 +174,8 @@ class SubscriberConfig(BaseModel):
 
     name: str
     urls: list[str] = Field(default_factory=list, repr=False)
-    urls_file: str | None = None
-    apprise_config: str | None = None
+    urls_file: PathText = None
+    apprise_config: PathText = None
     tags: list[str] = Field(default_factory=list)
     services: list[str] | None = None
     kinds: list[Literal[KINDS]] | None = None  # type: ignore[valid-type]
@@ -186,6 +204,7 @@ class SubscriberConfig(BaseModel):
                     f"subscriber {self.name!r}: {mask_url(url)!r} is not an apprise URL "
                     "(they look like slack://… or mailtos://…)"
                 )
+            check_mail_url(self.name, url)
         if self.timezone is not None:
             _check_timezone(self.timezone)
         for template in (self.title_template, self.body_template):
@@ -309,12 +328,13 @@ class Settings(BaseSettings):
     )
 
     state_dir: Path | None = None
-    timeout: Duration = 10.0
+    # At most 5 minutes: apprise and httpx pass it on, and an endless one hangs a cycle.
+    timeout: Duration = Field(default=10.0, le=300)
     confirm: int = Field(default=1, ge=1, le=100)
     stale_after: Duration = 1800.0
-    interval: Duration = 300.0
-    give_up_after: Duration = 86400.0
-    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    interval: Duration = Field(default=300.0, le=7 * 86400)
+    give_up_after: Duration = Field(default=86400.0, ge=60, le=90 * 86400)
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=1024**3)
     # How long `check` waits for another run's poll-cycle lock before exiting 75.
     lock_wait: Duration = Field(default=5.0, le=3600)
     # Extra attempts, within one poll, after a connection error or a 5xx (0.5-1.5 s, then
@@ -323,7 +343,9 @@ class Settings(BaseSettings):
     archive_dir: Path | None = None
     timezone: str = "UTC"
     digest: bool = True
-    log_level: Literal["debug", "info", "warning", "error"] | None = None
+    log_level: Annotated[
+        Literal["debug", "info", "warning", "error"] | None, BeforeValidator(lower)
+    ] = None
     sources: list[SourceConfig] = Field(default_factory=lambda: [SourceConfig()], min_length=1)
     subscribers: list[SubscriberConfig] = Field(default_factory=list)
     http: HttpConfig | None = None
@@ -351,6 +373,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"interval {self.interval:g}s is too short for Apple's servers; use 30s or more"
             )
+        check_subscribed_services(self.sources, self.subscribers)
         return self
 
     @classmethod
@@ -395,6 +418,9 @@ def load_settings(path: Path | None, **overrides: Any) -> Settings:
     except OSError as error:
         raise ConfigError(f"cannot read {where}: {error.strerror}") from None
     except ValidationError as error:
+        variable = env_origin(error)
+        if variable is not None:
+            where = f"the environment variable {variable}"
         raise ConfigError(f"{where}: {describe_validation_error(error)}") from None
     finally:
         _CONFIG_FILE.reset(token)
@@ -433,9 +459,14 @@ def describe_validation_error(error: ValidationError) -> str:
     shown = (
         ""
         if isinstance(value, dict | list) or key.endswith(("urls", "url"))
-        else f" (got {value!r})"
+        else f" (got {_short(value)})"
     )
     return f"{key}: {message}{shown}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}… ({len(str(value))} characters)"
 
 
 def _location_text(location: list[Any]) -> str:

@@ -16,8 +16,13 @@ def find_config_file(explicit: str | None = None) -> Path | None:
     named = explicit or os.environ.get("STATUSWATCH_CONFIG")
     if named:
         path = Path(named).expanduser()
+        origin = "--config" if explicit else "STATUSWATCH_CONFIG"
+        if path.is_dir():
+            raise ConfigError(
+                f"the config file {path} (from {origin}) is a directory; name the file "
+                f"itself, e.g. {path / 'statuswatch.toml'}"
+            )
         if not path.is_file():
-            origin = "--config" if explicit else "STATUSWATCH_CONFIG"
             raise ConfigError(
                 f"the config file {path} (from {origin}) does not exist; "
                 "create it from config.example.toml or fix the path"

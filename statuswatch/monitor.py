@@ -7,7 +7,6 @@ per source per interval). The caller holds the store's cycle lock.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -364,6 +363,8 @@ def _missing_services(config: SourceConfig, snapshot: Snapshot) -> list[str]:
     for wanted in config.watched:
         if wanted.casefold() in by_fold:
             continue
+        import difflib  # only for a name that is missing: not on every `check`
+
         close = difflib.get_close_matches(wanted.casefold(), list(by_fold), n=1, cutoff=0.6)
         hint = (
             f"; did you mean {by_fold[close[0]]!r}?"

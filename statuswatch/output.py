@@ -44,7 +44,11 @@ def source_view(outcome: SourceOutcome) -> views.SourceView:
     )
 
 
-def human_check(report: CycleReport, quiet: bool) -> list[str]:
+def human_check(report: CycleReport, quiet: bool, timezone: str = "UTC") -> list[str]:
+    """The state of each watched service, then each change, its times in `timezone`."""
+    from statuswatch.notify.timefmt import zone_or_utc
+
+    zone = zone_or_utc(timezone)
     lines: list[str] = []
     if not quiet:
         width = max(
@@ -55,7 +59,7 @@ def human_check(report: CycleReport, quiet: bool) -> list[str]:
             for name, state, track in _watched_rows(outcome):
                 lines.append(service_line(name, str(state), _detail(state, track), width))
     for transition in report.transitions:
-        lines.append(f"→ {describe_transition(transition)}")
+        lines.append(f"→ {describe_transition(transition, zone=zone)}")
     return lines
 
 

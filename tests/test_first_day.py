@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,13 +42,8 @@ def env(home: Path, **extra: str) -> dict[str, str]:
         if not key.startswith(("STATUSWATCH_", "CREDENTIALS_", "NOTIFY_", "XDG_"))
         and key not in ("STATE_DIRECTORY", "CONFIGURATION_DIRECTORY", "INVOCATION_ID")
     }
-    clean.update(
-        HOME=str(home),
-        STATUSWATCH_NOW=NOW,
-        PYTHONPATH=str(REPO),
-        PYTHONDONTWRITEBYTECODE="1",
-        **extra,
-    )
+    clean.update(HOME=str(home), STATUSWATCH_NOW=NOW, PYTHONPATH=str(REPO))
+    clean.update(PYTHONDONTWRITEBYTECODE="1", **extra)
     return clean
 
 
@@ -352,3 +348,47 @@ def test_status_with_confirm_2_shows_what_waits_for_confirmation(
     assert first.split()[:3] == ["iCloud", "Backup", "unconfirmed"], status
     assert "maintenance seen in 1 poll(s) since 2025-06-14 12:30 UTC, confirmed after 2" in first
     assert "since -" not in status.stdout
+
+
+def test_history_shows_each_time_once_and_no_empty_event(tmp_path: Path, feed: FeedServer) -> None:
+    cfg = config(tmp_path / "c.toml", ("apple", feed.url(), ["iCloud Backup", "Maps"]))
+    assert run(tmp_path, "--config", str(cfg), "check").returncode == 0  # initial maintenance
+    feed.set_body(AVAILABLE)
+    later = run(tmp_path, "--config", str(cfg), "check", STATUSWATCH_NOW="2025-06-14T13:30:00Z")
+    assert later.returncode == 0, later
+    history = run(tmp_path, "--config", str(cfg), "history", "--since", "all")
+    lines = history.stdout.splitlines()[:-1]  # the last names the state directory
+    assert len(lines) == 2, history
+    for line in lines:
+        assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", line)) == 1, line
+        assert "[event -]" not in line
+    assert lines[0].endswith("[event 9001]")
+
+
+def test_check_shows_a_scheduled_window_in_the_configured_zone(
+    tmp_path: Path, feed: FeedServer
+) -> None:
+    start = 1749996000000  # 2025-06-15T14:00:00Z
+    feed.set_body(
+        feed_bytes(
+            raw_feed(
+                {
+                    "iCloud Backup": [
+                        raw_event("77", "Maintenance", "scheduled", start, start + 2 * 3600 * 1000)
+                    ]
+                }
+            )
+        )
+    )
+    cfg = config(
+        tmp_path / "c.toml",
+        ("apple", feed.url(), ["iCloud Backup"]),
+        extra='timezone = "Europe/Paris"',
+    )
+    done = run(tmp_path, "--config", str(cfg), "check")
+    assert done.returncode == 0, done
+    assert (
+        "→ iCloud Backup: maintenance scheduled for 2025-06-15 16:00–18:00 CEST "
+        "(announced 2025-06-14 14:30 CEST)"
+    ) in done.stdout.splitlines()
+    assert "PDT" not in done.stdout  # never Apple's raw Pacific-time strings

@@ -135,7 +135,13 @@ class Deliverer:
         claimed: list[OutboxRow] = []
         done: set[int] = set()
         try:
-            await self._deliver_group(rows, report, claimed, done)
+            # Claim only once a sending slot is free, so a claim is always followed by its
+            # send within one send timeout (a claim goes stale after 6 x timeout). Claiming
+            # a whole large fan-out up front let claims go stale while still queued here:
+            # on a store shared by two nodes, the other node re-sent them (962 duplicates
+            # in 10,000 in bench/pg_bench.py), and it left the other node nothing to share.
+            async with self._limit:
+                await self._deliver_group(rows, report, claimed, done)
         except Exception as error:
             left = [row for row in claimed if row.id not in done]
             reason = self.redactor(f"delivery failed inside statuswatch: {_reason(error)}")
@@ -187,10 +193,9 @@ class Deliverer:
         if catch_up:
             batches.append((self._catch_up(subscriber, catch_up), catch_up))
         for message, batch in batches:
-            async with self._limit:
-                result = await send(
-                    instance, message, lead_kind(batch), self.settings.timeout * 3, self.redactor
-                )
+            result = await send(
+                instance, message, lead_kind(batch), self.settings.timeout * 3, self.redactor
+            )
             what = ", ".join(
                 f"{r.kind}/{r.transition.service or r.transition.source}" for r in batch
             )
