@@ -1332,6 +1332,22 @@ def temporary_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def postgres_rows(bench: Bench, tmp: Path) -> list[Row]:
+    """Failover and fan-out of two `run` nodes on a throwaway PostgreSQL (bench/pg_bench.py);
+    with --quick, reduced counts, and skipped where PostgreSQL is not installed."""
+    import pg_bench
+
+    why = pg_bench.available()
+    if why is not None:
+        return [Row("two nodes on PostgreSQL", note=f"skipped: {why}")]
+    kills, terminates, count = (2, 1, 200) if bench.plan.quick else (12, 3, 10_000)
+    results = pg_bench.measure(tmp / "pg", kills=kills, terminates=terminates, fanout_n=count)
+    bench.extra["postgres"] = results
+    if problems := pg_bench.broken(results):
+        raise Broken("; ".join(problems)[:500])
+    return [Row(**row) for row in pg_bench.rows(results)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts (CI smoke test)")
@@ -1370,6 +1386,7 @@ def main(argv: list[str] | None = None) -> int:
             sections += [
                 ("replay", ["replay throughput", "replay, every body new"], bench.replay),
                 ("store", ["store growth"], bench.store_growth),
+                ("postgres", ["two nodes on PostgreSQL"], lambda: postgres_rows(bench, tmp)),
             ]
             for key, names, run in sections:
                 if wanted is None or key in wanted:

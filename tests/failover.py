@@ -1,6 +1,6 @@
 """Two `statuswatch run` nodes on one PostgreSQL, a feed that flips, a webhook sink, and a
 leader that keeps dying (issue 13). Shared by tests/test_failover.py (a few rounds) and
-bench/failover.py (the full run, with failover times).
+bench/pg_bench.py (the full run, with failover times).
 
 Each round flips the feed (Schoolwork: outage <-> available), waits a random moment, then
 either SIGKILLs the leader (and restarts it as the new standby) or cuts its lock session
@@ -19,6 +19,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -128,6 +129,7 @@ class Event:
     what: str  # "kill" or "terminate"
     pid: int
     gap: float | None = None  # seconds until another session held the poll lock
+    polled: float | None = None  # after a kill: seconds until the next poll of the feed
 
 
 @dataclass
@@ -147,6 +149,11 @@ class Report:
     def failover_times(self) -> list[float]:
         return [e.gap for e in self.events if e.what == "kill" and e.gap is not None]
 
+    @property
+    def poll_times(self) -> list[float]:
+        """SIGKILL of the leader -> the feed's next request (by the node that took over)."""
+        return [e.polled for e in self.events if e.what == "kill" and e.polled is not None]
+
     def lines(self) -> list[str]:
         kills = sum(e.what == "kill" for e in self.events)
         cuts = sum(e.what == "terminate" for e in self.events)
@@ -162,8 +169,14 @@ class Report:
         times = sorted(self.failover_times)
         if times:
             out.append(
-                f"failover after SIGKILL: median {times[len(times) // 2]:.2f}s, "
-                f"max {times[-1]:.2f}s over {len(times)} kills"
+                f"failover after SIGKILL: median {statistics.median(times):.2f}s, "
+                f"max {times[-1]:.2f}s over {len(times)} kills (the lock taken by the other node)"
+            )
+        polls = sorted(self.poll_times)
+        if polls:
+            out.append(
+                f"SIGKILL -> next poll of the feed: median {statistics.median(polls):.2f}s, "
+                f"max {polls[-1]:.2f}s over {len(polls)} kills"
             )
         out.append(f"longest time without a leader: {self.longest_leaderless:.2f}s")
         out.extend(f"PROBLEM: {p}" for p in self.problems)
@@ -291,6 +304,7 @@ body_template = "{{kind}}|{{to_state}}|{{at_iso}}"
             event = Event(time.time(), action, holder[0])
             if action == "kill":
                 node.kill()
+                polls_before = feed.request_count
             else:
                 cluster.admin(f"SELECT pg_terminate_backend({holder[1]})", dbname=dbname)
             new = _wait(
@@ -301,6 +315,8 @@ body_template = "{{kind}}|{{to_state}}|{{at_iso}}"
             event.gap = time.monotonic() - started
             events.append(event)
             if action == "kill":
+                _wait(lambda n=polls_before: feed.request_count > n, 30, "the next poll")
+                event.polled = time.monotonic() - started
                 node.start()  # comes back as the new standby
             assert new is not None
             _wait(lambda n=round_number: recorded() >= n + 1, 30, f"flip {round_number} recorded")

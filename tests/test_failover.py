@@ -1,6 +1,6 @@
 """Two `statuswatch run` nodes on one PostgreSQL: the leader dies again and again and
 nothing is lost, recorded twice or skipped (DESIGN §4, §5; the harness is
-tests/failover.py, the full run with 20+ kills and failover times is bench/failover.py)."""
+tests/failover.py, the full run with 20+ kills and failover times is bench/pg_bench.py)."""
 
 from __future__ import annotations
 

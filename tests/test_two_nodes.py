@@ -34,13 +34,14 @@ class TcpProxy:
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
+        self._open = False
 
     def start(self) -> TcpProxy:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(32)
-        self._listener = listener
+        self._listener, self._open = listener, True
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
@@ -57,6 +58,10 @@ class TcpProxy:
                 continue
             server.settimeout(None)
             with self._lock:
+                if not self._open:  # accepted while being cut
+                    client.close()
+                    server.close()
+                    return
                 self._sockets += [client, server]
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -70,11 +75,16 @@ class TcpProxy:
             sink.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
+        with self._lock:
+            self._open = False
+            sockets, self._sockets = self._sockets, []
         if self._listener is not None:
+            # shutdown() first: close() alone does not wake a thread blocked in accept(),
+            # which would then accept one more connection.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -163,8 +173,10 @@ listen = "127.0.0.1:{port}"
                 listener.wait("STATUS=standby: database unreachable, retrying", timeout=40)
                 node.wait_log(r"cannot reach PostgreSQL at 127\.0\.0\.1:\d+", 20, since=mark)
                 assert node.alive()
-            down = _scrape(ports[0])
-            assert metric(down, "statuswatch_leader") == 0
+            # The web surface says so at once instead of stalling the daemon's loop.
+            down = httpx.get(f"http://127.0.0.1:{ports[0]}/metrics", timeout=5)
+            assert down.status_code == 503 and "cannot read its database" in down.text
+            assert down.elapsed.total_seconds() < 3
 
             proxy.start()
             _wait(

@@ -239,6 +239,15 @@ class Deliverer:
         return report
 
     async def _deliver_group(self, rows: list[OutboxRow], report: DeliveryReport) -> None:
+        # Claim only once a sending slot is free, so a claim is always followed by its
+        # send within one send timeout (a claim goes stale after 6 x timeout). Claiming a
+        # whole large fan-out up front let claims go stale while still queued here: on a
+        # store shared by two nodes, the other node re-sent them (962 duplicates in 10,000
+        # in bench/pg_bench.py), and it left the other node nothing to share.
+        async with self._limit:
+            await self._deliver_group_now(rows, report)
+
+    async def _deliver_group_now(self, rows: list[OutboxRow], report: DeliveryReport) -> None:
         now = self.clock()
         stale = max(60.0, self.settings.timeout * 6)
         claimed = [row for row in rows if self.store.claim(row.id, now, self.claimer, stale)]
@@ -272,15 +281,14 @@ class Deliverer:
             options = self._render_options(subscriber, catch_up[0].transition)
             messages.append((self.gate.catch_up(subscriber, catch_up, options), catch_up))
         for message, batch in messages:
-            async with self._limit:
-                result = await send(
-                    instance,
-                    message,
-                    lead_kind(batch),
-                    target.tags,
-                    self.settings.timeout * 3,
-                    self.redactor,
-                )
+            result = await send(
+                instance,
+                message,
+                lead_kind(batch),
+                target.tags,
+                self.settings.timeout * 3,
+                self.redactor,
+            )
             ids = [row.id for row in batch]
             what = ", ".join(
                 f"{r.kind}/{r.transition.service or r.transition.source}" for r in batch

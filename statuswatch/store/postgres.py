@@ -167,6 +167,10 @@ PG_ONLY_TABLES = frozenset({"leadership", "statuswatch_schema"})
 
 # Every round trip is bounded (DESIGN §5: a hung database must not hang the daemon).
 CONNECT_TIMEOUT = 5
+# While the database is known to be failing, waiting for a pooled connection is cut short:
+# the pool keeps reconnecting in the background, and the daemon's loop, its status line
+# and a /metrics scrape must not stall CONNECT_TIMEOUT * 2 on every store call meanwhile.
+DOWN_WAIT = 0.5
 _LIBPQ_DEFAULTS = {
     # libpq keyword: (environment variable that overrides it, value)
     "connect_timeout": ("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT)),
@@ -334,6 +338,7 @@ class PostgresStore(Store):
         # ... and the session through which the current cycle writes (see module doc).
         self._cycle: psycopg.Connection[Any] | None = None
         self._fenced = False
+        self._down = False  # the last attempt to reach the server failed
 
     # -- opening -------------------------------------------------------------------------
 
@@ -381,14 +386,19 @@ class PostgresStore(Store):
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        wait = DOWN_WAIT if self._down else CONNECT_TIMEOUT * 2
         try:
-            with self._pool.connection() as connection:
+            with self._pool.connection(timeout=wait) as connection:
+                self._down = False
                 yield connection
         except psycopg_pool.PoolTimeout:
+            self._down = True
             raise StoreUnavailable(
-                f"no connection to PostgreSQL at {self.location} within "
-                f"{CONNECT_TIMEOUT * 2}s; is the server up?"
+                f"no connection to PostgreSQL at {self.location}; is the server up?"
             ) from None
+        except psycopg.OperationalError as error:
+            self._down = True
+            raise _translate(error, self.target) from None
         except psycopg.Error as error:
             raise _translate(error, self.target) from None
 
@@ -495,7 +505,12 @@ class PostgresStore(Store):
         if self.leader:
             return self.still_leading()
         if self._lead is None or self._lead.closed:
-            self._lead = _connect(self._info, self.target)
+            try:
+                self._lead = _connect(self._info, self.target)
+            except StoreUnavailable:
+                self._down = True
+                raise
+            self._down = False
         try:
             row = self._lead.execute("SELECT pg_try_advisory_lock(%s)", (POLL_LOCK,)).fetchone()
             if not (row and row[0]):
@@ -524,6 +539,9 @@ class PostgresStore(Store):
         try:
             self._lead.execute("SELECT 1")
         except psycopg.Error:
+            # Its session ended: maybe the server is gone too (then do not wait for the
+            # pool in the next store calls; a live pool answers at once anyway).
+            self._down = True
             self._lost(self._lead)
             return False
         return True
