@@ -7,21 +7,29 @@ checks a password, and counts what each target received.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from statuswatch.config import load_settings
 from statuswatch.notify.claims import claimer_id, is_orphaned
+from statuswatch.notify.deliver import Deliverer
+from statuswatch.notify.recipients import Recipients
 from statuswatch.store import SqliteStore
 from tests.peers import free_port
 from tests.test_delivery import (
@@ -348,3 +356,80 @@ def test_a_urls_file_url_apprise_cannot_parse_is_named_masked(
     assert "apprise cannot use the URL pover://" in result.output
     assert "SECRETUSER" not in result.output
     assert re.search(r"pover://\w\w\*\*\*\*", result.output)
+
+
+# --- items 2 and 3 in-process: one row's failure is its own ------------------------------
+
+
+def _deliverer(sw: Statuswatch, store: SqliteStore, now: datetime) -> Deliverer:
+    settings = load_settings(sw.config)
+    return Deliverer(settings, store, lambda: now, Recipients(settings), summarised=True)
+
+
+def test_a_row_that_cannot_be_rendered_fails_alone_through_back_off_to_dead(
+    sw: Statuswatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sw.settings["give_up_after"] = "1h"
+    sw.subscribe("ok", [sw.hook("/ok")])
+    sw.subscribe("poison", [sw.hook("/poison")])
+    sw.sink.set_post_status(500)
+    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.sink.set_post_status(200)
+    real = Deliverer._render_one
+
+    def render_one(self: Deliverer, subscriber: Any, row: Any) -> Any:
+        if row.subscriber == "poison":
+            raise OverflowError("date value out of range")
+        return real(self, subscriber, row)
+
+    monkeypatch.setattr(Deliverer, "_render_one", render_one)
+    store = SqliteStore.open(sw.state_dir)
+    try:
+        report = asyncio.run(_deliverer(sw, store, T1 + timedelta(minutes=2)).deliver_due())
+        assert report.sent == 1 and len(titles(sw.sink, "/ok")) == 1
+        [row] = store.outbox_rows()
+        assert (row.subscriber, row.status, row.attempts) == ("poison", "pending", 2)
+        assert row.last_error == (
+            "the message could not be written: OverflowError: date value out of range"
+        )
+        report = asyncio.run(_deliverer(sw, store, T1 + timedelta(hours=2)).deliver_due())
+        [row] = store.outbox_rows()
+        assert row.status == "dead" and "OverflowError" in (row.last_error or "")
+        assert report.dead == 1 and len(titles(sw.sink, "/ok")) == 1
+    finally:
+        store.close()
+
+
+def test_a_send_the_channel_accepted_is_recorded_while_the_database_is_locked(
+    sw: Statuswatch,
+) -> None:
+    sw.subscribe("one", [sw.hook("/one")])
+    sw.subscribe("two", [sw.hook("/two")])
+    sw.sink.set_post_status(500)
+    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.sink.set_post_status(200)
+    sw.sink.set_post_delay(1.0)
+    holder_ready = threading.Event()
+
+    def hold_the_database() -> None:
+        sw.sink.wait_for_posts(3, timeout=20)  # both sends are at the channel now
+        blocker = sqlite3.connect(sw.database, timeout=1.0, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        holder_ready.set()
+        time.sleep(7.0)  # longer than the store's 5 s busy timeout
+        blocker.execute("COMMIT")
+        blocker.close()
+
+    holder = threading.Thread(target=hold_the_database)
+    holder.start()
+    store = SqliteStore.open(sw.state_dir)
+    try:
+        report = asyncio.run(_deliverer(sw, store, T1 + timedelta(minutes=2)).deliver_due())
+        holder.join()
+        assert holder_ready.is_set()
+        assert report.sent == 2 and store.outbox_rows() == []
+        again = asyncio.run(_deliverer(sw, store, T1 + timedelta(minutes=30)).deliver_due())
+        assert again.sent == 0
+    finally:
+        store.close()
+    assert len(titles(sw.sink, "/one")) == 1 and len(titles(sw.sink, "/two")) == 1
