@@ -29,6 +29,7 @@ EXIT_SOFTWARE = 70  # a bug in statuswatch
 EXIT_CANTCREAT = 73  # the state directory or database cannot be written
 EXIT_TEMPFAIL = 75  # try again later: lock busy, deliveries pending
 EXIT_CONFIG = 78  # configuration error
+EXIT_GIVEN_UP = 79  # a notification was given up (dead) and nobody retried or dropped it
 EXIT_PIPE = 141  # the reader of our output went away, as a tool killed by SIGPIPE (128 + 13)
 
 EXIT_CODES_HELP = """\
@@ -43,6 +44,10 @@ exit codes:
       to be delivered (they are retried on the next run)
   78  configuration error (the message names the file, the key and the fix), or
       PostgreSQL refused us: wrong password, no such database, missing privileges
+  79  a notification was given up: `check` while any outbox row is dead and nobody
+      retried or dropped it (`statuswatch outbox` lists it; `outbox retry ID` sends
+      it now, `outbox drop ID` forgets it); `notify-test` or `outbox retry` when a
+      delivery failed
   124 `wait`: --timeout ended the wait before the service was available
   130 interrupted (Ctrl-C)
   141 the output's reader went away (e.g. `statuswatch history | head -1`): ended
@@ -185,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     notify_test = command(
         "notify-test",
-        "Send a realistic sample notification to the "
-        "subscribers now and report, per target, whether it was sent.",
+        "Send a realistic sample notification to the subscribers now, one per apprise URL, "
+        "and report, per target, whether it was sent. Its title and first line say it is a "
+        "test sent with `statuswatch notify-test`. Exits 79 if a delivery failed.",
     )
     notify_test.add_argument("--subscriber", metavar="NAME", help="only this subscriber")
     notify_test.add_argument(
@@ -204,13 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
             "source_up",
             "starting",
             "reminder",
+            "delivery_failed",
         ],
     )
     notify_test.add_argument("--service", default="iCloud Backup")
 
     outbox = command(
         "outbox",
-        "List notifications waiting to be delivered or given up ('dead'); retry or drop them.",
+        "List notifications waiting to be delivered or given up ('dead'); retry or drop them. "
+        "`outbox retry ID|--all` delivers now, under the same claims as check and run (a row "
+        "another process is sending is reported busy, exit 75), and says per row sent or "
+        "FAILED (exit 79); `outbox drop ID` forgets a row. While a dead row is neither retried "
+        "nor dropped, `check` exits 79.",
     )
     outbox.add_argument("action", nargs="?", choices=["list", "retry", "drop"], default="list")
     outbox.add_argument("id", nargs="?", type=int, help="row id (for retry or drop)")
@@ -515,6 +526,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             save(cache[0], settings)  # after open_store: the state directory exists now
         with store.cycle_lock(wait=settings.lock_wait):
             monitor = Monitor(settings, store, http_client(), clock)
+            monitor.summarised = True
             monitor.recipients.validate()
 
             async def cycle() -> Any:
@@ -522,6 +534,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     return await monitor.run_cycle()
 
             report = asyncio.run(cycle())
+            report.given_up = store.dead_by_subscriber()  # after delivery: what is left
         export_failed = _export_after_check(store, settings, clock())
     finally:
         store.close()
@@ -548,11 +561,29 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if export_failed:
         return EXIT_CANTCREAT
+    if report.given_up:
+        failed = deliveries.failures if deliveries is not None else []
+        line = given_up_line(report.given_up, failed[-1] if failed else None)
+        print(f"statuswatch: {line}", file=sys.stderr)
     if failures:
         return EXIT_UNAVAILABLE
+    if report.given_up:
+        return EXIT_GIVEN_UP
     if deliveries is not None and deliveries.pending:
         return EXIT_TEMPFAIL
     return EXIT_OK
+
+
+def given_up_line(given_up: dict[str, int], reason: str | None = None) -> str:
+    """DESIGN §4: a given-up notification stays visible until someone acts."""
+    who = ", ".join(f"{name} ({count})" for name, count in sorted(given_up.items()))
+    why = f" (last error: {reason})" if reason else ""
+    return (
+        f"{sum(given_up.values())} notification(s) were given up and nobody has retried or "
+        f"dropped them: {who}{why}; `statuswatch outbox` shows why, "
+        "`statuswatch outbox retry ID` "
+        "sends one now, `statuswatch outbox drop ID` forgets it"
+    )
 
 
 def _export_after_check(store: Store, settings: Settings, now: Any) -> bool:
@@ -785,7 +816,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_notify_test(args: argparse.Namespace) -> int:
     from statuswatch.clock import system_clock
     from statuswatch.errors import ConfigError
-    from statuswatch.notify.deliver import send_test
+    from statuswatch.notify.testsend import send_test
 
     settings = load(args)
     subscribers = [s for s in settings.subscribers if args.subscriber in (None, s.name)]
@@ -804,12 +835,72 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         else:
             failed += 1
             print(f"FAILED  {result.subscriber}  {result.target}: {result.error}")
-    return EXIT_OK if failed == 0 else EXIT_UNAVAILABLE
+    return EXIT_OK if failed == 0 else EXIT_GIVEN_UP
+
+
+def _retry_now(settings: Settings, store: Store, row_id: int | None) -> int:
+    """`outbox retry`: deliver now, under the same claims as `check` and `run` (a running
+    daemon never sends the row too), and say per row what happened."""
+    from statuswatch.clock import system_clock
+    from statuswatch.monitor import status_pages
+    from statuswatch.notify.claims import release_orphans
+    from statuswatch.notify.deliver import Deliverer
+    from statuswatch.notify.recipients import Recipients
+
+    clock = system_clock()
+    if row_id is not None:
+        status = store.outbox_status(row_id)
+        if status is None:
+            raise UsageError(f"there is no outbox row {row_id}; `statuswatch outbox` lists them")
+        if status == "sent":
+            raise UsageError(f"outbox row {row_id} was already delivered")
+        if status == "silenced":
+            raise UsageError(f"outbox row {row_id} is silenced: it is never sent")
+    release_orphans(store)
+    ids = (
+        [row_id]
+        if row_id is not None
+        else [row.id for row in store.outbox_rows(("pending", "dead"))]
+    )
+    if not ids:
+        print("Nothing to retry: no notification is waiting or given up.")
+        return EXIT_OK
+    for one in ids:
+        store.retry(one, clock())
+    recipients = Recipients(settings)
+    deliverer = Deliverer(
+        settings, store, clock, recipients, status_pages=status_pages(settings), summarised=True
+    )
+    report = asyncio.run(deliverer.deliver_due(only=set(ids)))
+    seen = {outcome.row_id for outcome in report.outcomes}
+    words = {
+        "sent": "sent",
+        "retrying": "FAILED (will be retried)",
+        "dead": "FAILED (given up)",
+        "skipped": "busy (another statuswatch process is delivering it)",
+        "held": "held (quiet hours)",
+        "silenced": "silenced",
+    }
+    for outcome in sorted(report.outcomes, key=lambda o: o.row_id):
+        line = f"{outcome.row_id:>5}  {words.get(outcome.status, outcome.status)}  "
+        line += f"{outcome.subscriber}  {outcome.target}"
+        if outcome.error and outcome.status in ("retrying", "dead"):
+            line += f": {outcome.error}"
+        print(line)
+    for missing in sorted(set(ids) - seen):
+        print(f"{missing:>5}  busy (another statuswatch process is delivering it)")
+    for problem in dict.fromkeys(report.problems):
+        print(f"statuswatch: {problem}", file=sys.stderr)
+    statuses = [outcome.status for outcome in report.outcomes]
+    if any(status in ("retrying", "dead") for status in statuses):
+        return EXIT_GIVEN_UP
+    if set(ids) - seen or "skipped" in statuses:
+        return EXIT_TEMPFAIL
+    return EXIT_OK
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     from statuswatch import output
-    from statuswatch.clock import system_clock
 
     settings = load(args)
     store = open_store(settings, readonly=args.action == "list")
@@ -819,9 +910,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 raise UsageError(
                     "say which row to retry: `outbox retry ID` or `outbox retry --all`"
                 )
-            changed = store.retry(None if args.all else args.id, system_clock()())
-            print(f"{changed} row(s) will be delivered on the next check or poll.")
-            return EXIT_OK if changed else EXIT_USAGE
+            return _retry_now(settings, store, None if args.all else args.id)
         if args.action == "drop":
             if args.id is None:
                 raise UsageError("say which row to drop: `outbox drop ID`")

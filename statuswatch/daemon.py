@@ -64,9 +64,15 @@ def backoff_interval(base: float, failures: int, retry_after: float | None) -> f
     return interval
 
 
-def status_line(outcomes: dict[str, SourceOutcome], pending: int, role: str | None = None) -> str:
+def status_line(
+    outcomes: dict[str, SourceOutcome],
+    pending: int,
+    role: str | None = None,
+    given_up: dict[str, int] | None = None,
+) -> str:
     """`iCloud Backup: available · last poll 12:05:00 UTC · 0 pending`, after the node's
-    role (`leader since 12:00:01 UTC`) when several nodes share a PostgreSQL store."""
+    role (`leader since 12:00:01 UTC`) when several nodes share a PostgreSQL store, and
+    `· 2 GIVEN UP (family)` while dead outbox rows wait for someone (DESIGN §4)."""
     parts = [role] if role else []
     last = None
     for outcome in outcomes.values():
@@ -79,6 +85,9 @@ def status_line(outcomes: dict[str, SourceOutcome], pending: int, role: str | No
     if last is not None:
         parts.append(f"last poll {last.strftime('%H:%M:%S')} UTC")
     parts.append(f"{pending} pending")
+    if given_up:
+        names = ", ".join(sorted(given_up))
+        parts.append(f"{sum(given_up.values())} GIVEN UP ({names}): see statuswatch outbox")
     return " · ".join(parts)
 
 
@@ -242,11 +251,15 @@ class Daemon:
         if not self.notifier.enabled:
             return  # outside systemd nobody reads the line: do not build it every poll
         role = self.election.describe() if self.election is not None else None
+        given_up: dict[str, int] = {}
         try:
-            pending = self.store.outbox_counts()["pending"]
+            counts = self.store.outbox_counts()
+            pending = counts["pending"]
+            if counts.get("dead"):
+                given_up = self.store.dead_by_subscriber()
         except StoreError:
             pending = 0
-        self.notifier.status(status_line(self.outcomes, pending, role))
+        self.notifier.status(status_line(self.outcomes, pending, role, given_up))
 
     def _add_poll_job(self, source: SourceConfig, interval: float, first_run: datetime) -> None:
         from apscheduler.triggers.interval import IntervalTrigger

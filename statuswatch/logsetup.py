@@ -102,6 +102,23 @@ class JournalFormatter(logging.Formatter):
         return "\n".join(prefix + line for line in text.splitlines() or [""])
 
 
+class _AppriseAtDebug(logging.Filter):
+    """Apprise's own lines (an invalid token, a failed POST) are shown at debug level only:
+    statuswatch reports each failed delivery as one line of its own that carries apprise's
+    reason (notify/deliver.py), so the same failure is not printed three times."""
+
+    def __init__(self, levelno: int) -> None:
+        super().__init__()
+        self.levelno = levelno
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("apprise"):
+            return True
+        if record.levelno > logging.DEBUG:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self.levelno <= logging.DEBUG
+
+
 def _plain_formatter() -> logging.Formatter:
     return logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%d %H:%M:%S"
@@ -128,6 +145,7 @@ def configure_logging(level: str | None = None, stream: TextIO | None = None) ->
     handler = logging.StreamHandler(out)
     handler.setFormatter(JournalFormatter() if journal_stream_matches(out) else _plain_formatter())
     setattr(handler, _HANDLER_ATTR, True)
+    handler.addFilter(_AppriseAtDebug(levelno))
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_ATTR, False)]:

@@ -56,6 +56,9 @@ class Kind(StrEnum):
     # DESIGN §4a policy messages: never stored as transitions, queued through the outbox.
     STARTING = "starting"
     REMINDER = "reminder"
+    # DESIGN §4: told once per given-up (dead) outbox row, to subscribers who list it in
+    # `kinds` (never part of the default "every kind"), never to the dead target itself.
+    DELIVERY_FAILED = "delivery_failed"
 
     @property
     def is_source_kind(self) -> bool:
@@ -63,8 +66,9 @@ class Kind(StrEnum):
 
     @property
     def is_policy_kind(self) -> bool:
-        """A reminder about a state, not a change of it (DESIGN §4a)."""
-        return self in (Kind.STARTING, Kind.REMINDER)
+        """A message that is not a change of state (DESIGN §4a reminders, §4
+        `delivery_failed`): never stored as a transition."""
+        return self in (Kind.STARTING, Kind.REMINDER, Kind.DELIVERY_FAILED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 
 from statuswatch.clock import Clock
 from statuswatch.describe import describe_transition
-from statuswatch.errors import ConfigError
 from statuswatch.evaluate import Evaluator
 from statuswatch.model import Observation, Poll, Snapshot, Transition, to_epoch_ms
-from statuswatch.notify.targets import Target, subscriber_targets
+from statuswatch.notify.recipients import Recipients
 from statuswatch.sources.apple import (
     STATUS_PAGES,
     AppleSource,
@@ -29,16 +28,22 @@ from statuswatch.sources.apple import (
     feed_url,
 )
 from statuswatch.sources.http import display_url
-from statuswatch.store import FeedCache, OutboxEntry, PolicyEntry, Store, body_hash
+from statuswatch.store import FeedCache, PolicyEntry, Store, body_hash
 from statuswatch.tracker import SourceTrack, TrackerSettings, advance, service_key
 
 if TYPE_CHECKING:
     import httpx
 
-    from statuswatch.config import Settings, SourceConfig, SubscriberConfig
+    from statuswatch.config import Settings, SourceConfig
     from statuswatch.notify.deliver import DeliveryReport
 
 log = logging.getLogger("statuswatch.monitor")
+
+
+def status_pages(settings: Settings) -> dict[str, str]:
+    """Source name -> the status page its messages link to (notify never looks it up in
+    a source module: DESIGN §6)."""
+    return {source.name: STATUS_PAGES[source.feed] for source in settings.sources}
 
 
 def build_source(config: SourceConfig) -> AppleSource:
@@ -83,52 +88,11 @@ class CycleReport:
     sources: list[SourceOutcome]
     deliveries: DeliveryReport | None = None
     heartbeat: str | None = None  # the warning, when the heartbeat failed
+    given_up: dict[str, int] = field(default_factory=dict)  # subscriber -> dead rows
 
     @property
     def transitions(self) -> list[Transition]:
         return [t for outcome in self.sources for t in outcome.transitions]
-
-
-class Recipients:
-    """Which (subscriber, target) pairs a transition is queued for. No apprise needed."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._targets: dict[str, list[Target]] = {}
-        # By name: a fan-out to thousands of subscribers must not scan the list per row.
-        self._by_name = {subscriber.name: subscriber for subscriber in settings.subscribers}
-
-    def targets(self, subscriber_name: str) -> list[Target]:
-        if subscriber_name not in self._targets:
-            subscriber = self._subscriber(subscriber_name)
-            self._targets[subscriber_name] = subscriber_targets(subscriber)
-        return self._targets[subscriber_name]
-
-    def subscriber(self, name: str) -> SubscriberConfig | None:
-        """The configured subscriber of that name, or None if there is none (any more)."""
-        return self._by_name.get(name)
-
-    def _subscriber(self, name: str) -> SubscriberConfig:
-        subscriber = self._by_name.get(name)
-        if subscriber is None:
-            raise ConfigError(f"no subscriber is named {name!r} in the configuration")
-        return subscriber
-
-    def validate(self) -> None:
-        """Read every urls_file now, so a missing credential fails before a poll is stored."""
-        for subscriber in self.settings.subscribers:
-            self.targets(subscriber.name)
-
-    def entries_for(self, transition: Transition) -> list[OutboxEntry]:
-        entries = []
-        for subscriber in self.settings.subscribers:
-            if not subscriber.wants(str(transition.kind), transition.service):
-                continue
-            entries.extend(
-                OutboxEntry(subscriber.name, target.key, target.label)
-                for target in self.targets(subscriber.name)
-            )
-        return entries
 
 
 class Monitor:
@@ -146,6 +110,8 @@ class Monitor:
         self.client = client
         self.clock = clock
         self.recipients = Recipients(settings)
+        # True for `check` and `outbox retry`, which print one summary line per problem.
+        self.summarised = False
         self._incremental: dict[tuple[str, tuple[str, ...] | None], _Incremental] = {}
         # A changed body and its validators wait here until record() writes them with the
         # poll, so a crash in between cannot leave validators that skip an unseen change.
@@ -327,8 +293,15 @@ class Monitor:
             log.info("%s: queued %d reminder message(s)", name, queued)
         return queued
 
-    async def deliver_due(self) -> DeliveryReport | None:
-        """Deliver outbox rows that are due. Imports apprise only when there are some."""
+    async def deliver_due(self, only: Collection[int] | None = None) -> DeliveryReport | None:
+        """Deliver outbox rows that are due. Imports apprise only when there are some.
+
+        First gives back at once the rows claimed by processes of this host that died
+        (notify/claims.py), so they are due now instead of after their claim's timeout.
+        """
+        from statuswatch.notify.claims import release_orphans
+
+        release_orphans(self.store)
         next_due = self.store.next_due()
         if next_due is None:
             return None
@@ -342,8 +315,15 @@ class Monitor:
 
         # self.settings may be a settings_view (cached, validated settings): delivery reads
         # attributes only, so it needs no pydantic either.
-        deliverer = Deliverer(self.settings, self.store, self.clock, self.recipients)
-        return await deliverer.deliver_due()
+        deliverer = Deliverer(
+            self.settings,
+            self.store,
+            self.clock,
+            self.recipients,
+            status_pages=status_pages(self.settings),
+            summarised=self.summarised,
+        )
+        return await deliverer.deliver_due(only)
 
     def _memory(self, config: SourceConfig) -> _Incremental:
         watched = config.watched

@@ -99,12 +99,13 @@ def nagios_check(report: CycleReport) -> tuple[int, str]:
         if state in (State.ISSUE, State.PERFORMANCE, State.MAINTENANCE)
     ]
     unknown = [name for name, state in rows if state == State.UNKNOWN]
-    if critical:
-        code, label, summary = (
-            NAGIOS_CRITICAL,
-            "CRITICAL",
-            ", ".join(f"{n}: outage" for n in critical),
-        )
+    given_up = getattr(report, "given_up", None) or {}
+    if critical or given_up:
+        parts = [f"{n}: outage" for n in critical]
+        if given_up:
+            who = ", ".join(f"{name} ({count})" for name, count in sorted(given_up.items()))
+            parts.append(f"notifications given up for {who}, see statuswatch outbox")
+        code, label, summary = NAGIOS_CRITICAL, "CRITICAL", "; ".join(parts)
     elif failures:
         code, label = NAGIOS_UNKNOWN, "UNKNOWN"
         summary = "; ".join(f"{o.config.name}: {o.error}" for o in failures)

@@ -36,10 +36,12 @@ def mask_url(url: str) -> str:
         host = f"{host[:2]}****"  # slack://TokenA/... puts a token where a host would be
     netloc = host + (f":{port}" if port else "")
     if parts.username:
+        # With a password the user is a login name; without one it is often the token
+        # itself (pover://USERKEY@TOKEN, json://token@host): then only a hint is kept.
         netloc = (
             f"{_mask_word(parts.username)}:****@{netloc}"
             if parts.password
-            else (f"{_mask_word(parts.username)}@{netloc}")
+            else f"{parts.username[:2]}****@{netloc}"
         )
     path = "/****" if parts.path.strip("/") else ""
     query = "&".join(
@@ -101,8 +103,13 @@ def secret_fragments(url: str) -> set[str]:
     fragments.add(url.strip())
     if parts.password:
         fragments.update({parts.password, unquote(parts.password)})
-    if parts.username and len(parts.username) > 12:
-        fragments.add(parts.username)
+    if parts.username and (len(parts.username) > 12 or not parts.password):
+        fragments.update({parts.username, unquote(parts.username)})
+    netloc = parts.netloc.rpartition("@")[2]
+    try:
+        parts.port  # noqa: B018 - raises for `tgram://123456:TOKEN/`: the "port" is a token
+    except ValueError:
+        fragments.update({netloc, *netloc.split(":")})
     host = parts.hostname or ""
     if host and not _HOSTLIKE.match(host):
         # `hostname` is lower-cased; the token is echoed back as written (slack://TokenA/…).

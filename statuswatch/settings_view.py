@@ -27,10 +27,17 @@ def source_watched(services: Iterable[str]) -> list[str] | None:
     return None if "*" in names else [name.strip() for name in names]
 
 
+#: Only sent to subscribers who list it in `kinds` (DESIGN §4, README "delivery_failed").
+OPT_IN_KIND = "delivery_failed"
+
+
 def subscriber_wants(
     kinds: Iterable[str] | None, services: Iterable[str] | None, kind: str, service: str | None
 ) -> bool:
-    if kinds is not None and kind not in kinds:
+    if kinds is None:
+        if kind == OPT_IN_KIND:
+            return False  # "every kind" means every kind about the services watched
+    elif kind not in kinds:
         return False
     if service is None or services is None:
         return True

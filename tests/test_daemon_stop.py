@@ -74,7 +74,7 @@ def test_stop_while_a_fetch_hangs_takes_under_two_seconds(
     signum: int, spawn: Callable[..., DaemonProcess], hanging: HangingServer
 ) -> None:
     run = spawn(config(hanging.url()).replace('timeout = "3s"', 'timeout = "60s"')).start()
-    wait_until(lambda: hanging.accepted, "the daemon's fetch to connect", 15)
+    wait_until(lambda: hanging.accepted, "the daemon's fetch to connect", 30, run.log())
     time.sleep(0.3)  # well inside the fetch: the server will never answer it
     assert run.proc is not None
     started = time.monotonic()
@@ -95,7 +95,7 @@ def test_a_delivery_in_flight_gets_its_grace_and_a_second_ctrl_c_ends_at_once(
 ) -> None:
     sink.set_delay(8.0)  # a slow channel: inside STOP_GRACE, far beyond "at once"
     run = spawn(config(feed.url(), {"me": sink.port})).start()
-    wait_until(lambda: sink.request_count == 1, "the delivery to start", 15)
+    wait_until(lambda: sink.request_count == 1, "the delivery to start", 30, run.log())
     assert run.proc is not None
     run.send(signal.SIGINT)
     time.sleep(1.0)

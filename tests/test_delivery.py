@@ -342,35 +342,45 @@ def test_webhook_down_past_give_up_after_is_dead_logged_then_retry_and_drop(
 
     later = T1 + timedelta(hours=2)
     dead_run = sw.run("check", "--json", now=later)
+    assert dead_run.code == 79, dead_run.output  # DESIGN §4: given up, visible until acted on
     assert json.loads(dead_run.stdout)["deliveries"] == {"sent": 0, "pending": 0, "dead": 2}
-    gave_up = [line for line in dead_run.stderr.splitlines() if "gave up" in line]
-    assert len(gave_up) == 2 and all(" ERROR " in line for line in gave_up)
-    assert any("subscriber ops-hook" in line and "500" in line for line in gave_up)
+    summary = [line for line in dead_run.stderr.splitlines() if "were given up" in line]
+    assert len(summary) == 1 and "ops-hook (1), pager (1)" in summary[0]
+    assert "500" in summary[0]  # the channel's reason, in the one line
+    assert "Traceback" not in dead_run.output
     rows = {row["subscriber"]: row for row in sw.outbox(later)}
     assert {name: row["status"] for name, row in rows.items()} == {
         "ops-hook": "dead",
         "pager": "dead",
     }
     assert all("500" in row["last_error"] for row in rows.values())
-    # Dead rows are not retried by themselves.
+    # Dead rows are not retried by themselves, and `check` keeps saying so (exit 79).
     sw.sink.set_post_status(200)
-    sw.check(later + timedelta(hours=1))
+    sw.check(later + timedelta(hours=1), expect=79)
     assert sw.sink.accepted() == []
+    nagios = sw.run("check", "--nagios", now=later + timedelta(hours=1))
+    assert nagios.code == 2 and "CRITICAL" in nagios.stdout and "ops-hook (1)" in nagios.stdout
 
+    # `outbox retry` delivers now, itself, and says so per row.
     revive = sw.run("outbox", "retry", str(rows["ops-hook"]["id"]), now=later)
-    assert revive.code == 0 and "1 row(s)" in revive.stdout
+    assert revive.code == 0, revive.output
+    assert f"{rows['ops-hook']['id']}  sent  ops-hook" in revive.stdout
+    assert titles(sw.sink, "/hook") == ["🔧 iCloud Backup is under maintenance"]
+    sw.check(later + timedelta(hours=1), expect=79)  # pager's row is still given up
     drop = sw.run("outbox", "drop", str(rows["pager"]["id"]), now=later)
     assert drop.code == 0, drop.output
     sw.check(later + timedelta(hours=1))
     assert titles(sw.sink, "/hook") == ["🔧 iCloud Backup is under maintenance"]
     assert titles(sw.sink, "/pager") == []
     assert sw.rows() == []
+    unknown = sw.run("outbox", "retry", "999", now=later)
+    assert unknown.code == 2 and "there is no outbox row 999" in unknown.stderr
 
 
 # --- at-least-once: a process killed while the channel holds the message ---------------
 
 
-def test_check_killed_mid_delivery_is_redelivered_after_the_claim_goes_stale(
+def test_check_killed_mid_delivery_is_redelivered_at_once_by_the_next_check(
     sw: Statuswatch,
 ) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
@@ -387,10 +397,9 @@ def test_check_killed_mid_delivery_is_redelivered_after_the_claim_goes_stale(
     [row] = sw.rows()
     assert row.status == "sending"  # claimed by the dead process, never marked sent
 
-    # Stale after max(60 s, 6 × timeout): before that the claim is respected.
-    sw.check(T1 + timedelta(seconds=30), expect=(0, 75))
-    assert len(sw.sink.posts) == 1
-    sw.check(T1 + timedelta(seconds=61))
+    # The claim names host:pid:start time; that process is gone from this host, so the
+    # next check takes the row back at once instead of waiting for the claim to go stale.
+    sw.check(T1 + timedelta(seconds=5))
     # The sink had read the first POST in full before the kill (it answered into a dead
     # socket), so it holds the message twice: the documented at-least-once window, between
     # the channel accepting a message and the row being marked sent.
@@ -401,6 +410,29 @@ def test_check_killed_mid_delivery_is_redelivered_after_the_claim_goes_stale(
     assert sw.rows() == []
     sw.check(T1 + timedelta(hours=1))
     assert len(sw.sink.posts) == 2
+
+
+def test_a_claim_of_another_host_or_a_live_process_waits_until_it_goes_stale(
+    sw: Statuswatch,
+) -> None:
+    sw.subscribe("ops-hook", [sw.hook("/hook")])
+    sw.settings["give_up_after"] = "1d"
+    sw.sink.set_post_status(500)
+    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    [row] = sw.rows()
+    store = SqliteStore.open(sw.state_dir)
+    try:
+        store.retry(row.id, T1)
+        assert store.claim(row.id, T1, "some-other-host:4242:99", stale_after=60)
+    finally:
+        store.close()
+    sw.sink.set_post_status(200)
+    # Whether a process of another machine lives cannot be told from here: its claim
+    # is respected until it goes stale.
+    sw.check(T1 + timedelta(seconds=30), expect=75)
+    assert sw.sink.accepted() == []
+    sw.check(T1 + timedelta(seconds=61))
+    assert len(sw.sink.accepted()) == 1
 
 
 # --- two runs at once --------------------------------------------------------------------
@@ -702,7 +734,12 @@ def test_notify_test_sends_a_sample_and_reports_sent(sw: Statuswatch) -> None:
     assert result.stdout.startswith("sent    ops-hook  json://127.0.0.1:")
     assert len(result.stdout.splitlines()) == 1
     [message] = messages(sw.sink, "/hook")
-    assert message["title"] == "✅ iCloud Backup is available again"
+    # DESIGN §4: a test says so in its title and first line; the rest is the real layout.
+    assert (
+        message["title"] == "TEST from statuswatch notify-test: ✅ iCloud Backup is available again"
+    )
+    first_line = message["message"].splitlines()[0]
+    assert first_line.startswith("This is a test sent with `statuswatch notify-test`")
     assert CHECKLIST in message["message"]
     assert messages(sw.sink, "/other") == []
     assert not sw.database.exists() or sw.rows() == []  # a test message is not queued
@@ -712,10 +749,11 @@ def test_notify_test_reports_a_failing_target_and_exits_non_zero(sw: Statuswatch
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.set_post_status(500)
     result = sw.run("notify-test", "--kind", "outage", now=T1)
-    assert result.code not in (0, 75, 78), result.output
+    assert result.code == 79, result.output  # a delivery failed (not 69, a feed problem)
     assert result.stdout.startswith("FAILED  ops-hook  json://127.0.0.1:")
     assert "500" in result.stdout
-    assert json.loads(sw.sink.posts[0].body)["title"] == "🔴 iCloud Backup: outage"
+    title = json.loads(sw.sink.posts[0].body)["title"]
+    assert title == "TEST from statuswatch notify-test: 🔴 iCloud Backup: outage"
 
 
 def test_notify_test_unknown_subscriber_is_a_configuration_error(sw: Statuswatch) -> None:
@@ -814,7 +852,7 @@ def test_slack_payload_for_a_recovered_message_is_exact_and_defanged() -> None:
     answer = mock.Mock(status_code=requests.codes.ok, content=b"ok")
     with mock.patch("requests.request", return_value=answer) as request:
         result = asyncio.run(
-            send(instance, render(slack_transition()), "recovered", (), 5.0, Redactor([SLACK_URL]))
+            send(instance, render(slack_transition()), "recovered", 5.0, Redactor([SLACK_URL]))
         )
     assert result.ok, result.error
     [call] = request.call_args_list
@@ -869,7 +907,6 @@ def test_slack_failure_is_reported_and_logged_without_its_tokens() -> None:
                     instance,
                     render(slack_transition()),
                     "recovered",
-                    (),
                     5.0,
                     Redactor([SLACK_URL]),
                 )

@@ -32,7 +32,8 @@ def test_ci_runs_exactly_the_readme_install_and_test_commands() -> None:
     assert '"$status" -ne 69' in ci  # offline CI: check may not reach www.apple.com
 
 
-def test_the_readme_names_the_fuzz_command() -> None:
+def test_the_readme_states_a_measured_suite_time_and_the_fuzz_command() -> None:
+    assert re.search(r"the suite took \d+ s wall", README), "the measured suite time"
     assert "python bench/fuzz.py --inputs 1000000" in README
 
 

@@ -436,10 +436,14 @@ def test_two_concurrent_checks_send_each_policy_message_once(
         )
         for _ in range(2)
     ]
+    codes = []
     for process in runs:
         _, err = process.communicate(timeout=60)
-        # On PostgreSQL the second may find the poll lock taken (75: try again later).
-        assert process.returncode in ((0,) if backend == "sqlite" else (0, 75)), err
+        # The second may find the cycle lock still taken after its wait (75: try again
+        # later; on a loaded machine, or at once on PostgreSQL): never a double send.
+        assert process.returncode in (0, 75), err
+        codes.append(process.returncode)
+    assert 0 in codes
     for path in ("/a", "/a2", "/b"):
         # Both due together: one digest per target (digest = true), each message once.
         (body,) = sw.bodies(path)

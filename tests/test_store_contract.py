@@ -310,6 +310,38 @@ def test_released_rows_are_due_again_at_once(store: Store) -> None:
     assert store.claim(row_id, T0 + timedelta(seconds=6), "other")
 
 
+def test_a_dead_claimers_row_is_released_only_while_that_claimer_holds_it(
+    opener: Opener,
+) -> None:
+    first, second = opener(), opener()
+    one, two = _queue(first, 2)
+    assert first.claim(one, T0, "host:1:100") and first.claim(two, T0, "host:2:200")
+    assert second.sending_claims() == {one: "host:1:100", two: "host:2:200"}
+    assert second.release_claim(one, "host:1:100") is True
+    assert first.release_claim(one, "host:1:100") is False  # someone moved it already
+    assert second.release_claim(two, "host:9:999") is False  # not that claimer's
+    assert first.sending_claims() == {two: "host:2:200"}
+    [row] = [r for r in first.outbox_rows(("pending",)) if r.id == one]
+    assert row.next_attempt_at == T0  # due at once
+    assert second.claim(one, T0 + timedelta(seconds=1), "host:3:300")
+
+
+def test_row_status_and_dead_rows_per_subscriber(store: Store) -> None:
+    ids = _queue(store, 3)
+    assert store.outbox_status(ids[0]) == "pending" and store.outbox_status(99999) is None
+    assert store.dead_by_subscriber() == {}
+    for row_id in ids[:2]:
+        assert store.claim(row_id, T0, "me")
+        store.mark_failed([row_id], "boom", None, T0)
+    assert store.claim(ids[2], T0, "me")
+    store.mark_sent([ids[2]], T0)
+    assert store.dead_by_subscriber() == {"sub0": 1, "sub1": 1}
+    assert [store.outbox_status(i) for i in ids] == ["dead", "dead", "sent"]
+    store.retry(ids[0], T0)
+    assert store.drop(ids[1]) == 1
+    assert store.dead_by_subscriber() == {}
+
+
 def test_a_sending_row_cannot_be_dropped_or_retried(store: Store) -> None:
     [row_id] = _queue(store)
     assert store.claim(row_id, T0, "me")

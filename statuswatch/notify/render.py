@@ -86,6 +86,7 @@ _TITLE_EMOJI: dict[Kind, str] = {
     Kind.SOURCE_UP: "",
     Kind.STARTING: "⏰",
     Kind.REMINDER: "⏳",
+    Kind.DELIVERY_FAILED: "⚠️",
 }
 _STATE_EMOJI: dict[State, str] = {
     State.AVAILABLE: "✅",
@@ -481,6 +482,8 @@ def _digest_label(facts: _Facts) -> str:
         return f"{service}: {_planned_noun(facts).removeprefix('an ')} starts soon"
     if kind == Kind.REMINDER:
         return f"{service}: still {_STATE_NOW[State(facts.transition.to_state)]}"
+    if kind == Kind.DELIVERY_FAILED:
+        return f"{service}: a notification was given up"
     return f"{service}: {_STATE_BEFORE[State(kind.value)]}"
 
 
@@ -543,6 +546,12 @@ def render(
 def _message(
     facts: _Facts, timezone: str, title_template: str | None, body_template: str | None
 ) -> Message:
+    if facts.kind == Kind.DELIVERY_FAILED:
+        # Delivery renders real ones with their payload (deliver.py); this is for samples.
+        from statuswatch.notify.failtext import render_delivery_failed
+
+        title, body = render_delivery_failed(facts.transition, {}, timezone=timezone)
+        return Message(title=title, body=body, kinds=(facts.kind.value,))
     if facts.kind.is_policy_kind:
         # DESIGN §4a reminders have words of their own (policytext.py); templates shape
         # the messages about changes only.

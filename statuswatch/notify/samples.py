@@ -83,7 +83,7 @@ def sample_transition(
         return Transition(
             source, service, chosen, State.AVAILABLE, State.AVAILABLE, now, None, event
         )
-    if chosen in (Kind.MAINTENANCE, Kind.INITIAL):
+    if chosen in (Kind.MAINTENANCE, Kind.INITIAL, Kind.DELIVERY_FAILED):
         start = now - timedelta(minutes=4)
         event = _sample_event(
             "Maintenance",

@@ -1,4 +1,7 @@
-"""Where a subscriber's messages go, resolved without importing apprise.
+"""Where a subscriber's messages go: one target per apprise URL (DESIGN §4).
+
+URLs written in the config and `urls_file` need no apprise; an `apprise_config` file is
+expanded with apprise, only by runs that queue or deliver.
 
 Each target has a stable `key` (a hash, so the outbox never stores the raw URL) and a
 masked `label` for display. The raw URL stays in memory only.
@@ -7,13 +10,14 @@ masked `label` for display. The raw URL stays in memory only.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statuswatch.errors import ConfigError
-from statuswatch.secrets import mask_url
+from statuswatch.secrets import mask_url, redact_logs
 
 if TYPE_CHECKING:
     from statuswatch.config import SubscriberConfig
@@ -23,9 +27,7 @@ if TYPE_CHECKING:
 class Target:
     key: str
     label: str
-    url: str | None = field(default=None, repr=False)  # secret: never print
-    config_path: str | None = None
-    tags: tuple[str, ...] = ()
+    url: str = field(repr=False)  # secret: never print
 
 
 def expand_path(value: str) -> Path:
@@ -75,27 +77,81 @@ def read_urls_file(subscriber: SubscriberConfig) -> list[str]:
 
 
 def subscriber_targets(subscriber: SubscriberConfig) -> list[Target]:
-    """Every target of one subscriber; raises ConfigError if a file cannot be read."""
+    """Every target of one subscriber, one per apprise URL (DESIGN §4 "a target is one
+    apprise URL"); raises ConfigError if a file cannot be read or yields no URL.
+
+    An `apprise_config` file is expanded here into the URLs it yields for the
+    subscriber's tags, which needs apprise: only a run that queues or delivers gets here.
+    """
     urls = list(subscriber.urls)
     if subscriber.urls_file:
         urls += read_urls_file(subscriber)
-    targets = [
+    if subscriber.apprise_config:
+        urls += config_urls(subscriber)
+    return [
         Target(key=_key("url", url), label=mask_url(url), url=url) for url in dict.fromkeys(urls)
     ]
+
+
+class _Hold(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def check_targets(subscriber: SubscriberConfig) -> None:
+    """What can be checked without apprise: urls_file readable, apprise_config present."""
+    if subscriber.urls_file:
+        read_urls_file(subscriber)
     if subscriber.apprise_config:
-        path = expand_path(subscriber.apprise_config)
-        if not path.is_file():
-            raise ConfigError(
-                f"subscriber {subscriber.name!r}: apprise_config {path} does not exist"
-            )
-        tags = tuple(subscriber.tags)
-        label = f"apprise config {path}" + (f" (tags: {', '.join(tags)})" if tags else "")
-        targets.append(
-            Target(
-                key=_key("config", f"{path}#{','.join(tags)}"),
-                label=label,
-                config_path=str(path),
-                tags=tags,
-            )
+        _config_path(subscriber)
+
+
+def _config_path(subscriber: SubscriberConfig) -> Path:
+    assert subscriber.apprise_config is not None
+    path = expand_path(subscriber.apprise_config)
+    if not path.is_file():
+        raise ConfigError(f"subscriber {subscriber.name!r}: apprise_config {path} does not exist")
+    return path
+
+
+def config_urls(subscriber: SubscriberConfig) -> list[str]:
+    """The URLs an apprise config file (TEXT or YAML) yields for the subscriber's tags
+    (any of them; every URL of the file when no tags are set)."""
+    import apprise
+
+    path = _config_path(subscriber)
+    config = apprise.AppriseConfig()
+    if not config.add(str(path)):
+        raise ConfigError(f"subscriber {subscriber.name!r}: apprise cannot read {path}")
+    instance = apprise.Apprise()
+    instance.add(config)
+    tags = list(subscriber.tags) or apprise.common.MATCH_ALL_TAG
+    # apprise logs each URL it loads from the file ("Loaded URL: json://…/TOKEN") before
+    # we know them: hold its records until the URLs are known to the log redactor.
+    held = _Hold()
+    logger = logging.getLogger("apprise")
+    logger.addHandler(held)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        urls = [plugin.url() for plugin in instance.find(tag=tags)]
+    except Exception as error:  # apprise parses the file here; its errors name no secret
+        raise ConfigError(
+            f"subscriber {subscriber.name!r}: apprise cannot read {path} ({type(error).__name__})"
+        ) from None
+    finally:
+        logger.removeHandler(held)
+        logger.propagate = propagate
+        redact_logs(locals().get("urls") or [])
+        for record in held.records:
+            logger.handle(record)
+    if not urls:
+        which = f" for the tags {', '.join(subscriber.tags)}" if subscriber.tags else ""
+        raise ConfigError(
+            f"subscriber {subscriber.name!r}: apprise_config {path} yields no usable URL{which} "
+            "(check the file's URLs and tags against apprise's documentation)"
         )
-    return targets
+    return urls

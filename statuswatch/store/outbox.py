@@ -167,6 +167,40 @@ class OutboxMixin(Backend):
                 [(row_id,) for row_id in row_ids],
             )
 
+    def sending_claims(self) -> dict[int, str]:
+        """Row id -> who claimed it, for every row in `sending` (see notify/claims.py)."""
+        rows = self._reader().execute(
+            "SELECT id, claimed_by FROM outbox WHERE status = 'sending' AND claimed_by IS NOT NULL"
+        )
+        return {int(row_id): str(by) for row_id, by in rows}  # type: ignore[call-overload]
+
+    def release_claim(self, row_id: int, claimer: str) -> bool:
+        """Compare-and-set: a row still claimed by `claimer` (a process that is gone) is
+        pending again and due at once; False if anyone else moved it meanwhile."""
+        with self.transaction() as db:
+            return (
+                db.execute(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = claimed_at,"
+                    " claimed_at = NULL, claimed_by = NULL"
+                    " WHERE id = ? AND status = 'sending' AND claimed_by = ?",
+                    (row_id, claimer),
+                ).rowcount
+                == 1
+            )
+
+    def outbox_status(self, row_id: int) -> str | None:
+        """The status of one row (`sent` included), or None if there is no such row."""
+        row = self._reader().execute("SELECT status FROM outbox WHERE id = ?", (row_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def dead_by_subscriber(self) -> dict[str, int]:
+        """Given-up rows nobody retried or dropped, per subscriber (DESIGN §4: `check`
+        exits 79, `--nagios` says CRITICAL, the daemon's status line and /metrics show it)."""
+        rows = self._reader().execute(
+            "SELECT subscriber, count(*) FROM outbox WHERE status = 'dead' GROUP BY subscriber"
+        )
+        return {str(name): int(count) for name, count in rows}  # type: ignore[call-overload]
+
     def retry(self, row_id: int | None, now: datetime) -> int:
         """Make pending or dead rows (one, or all when row_id is None) due now."""
         query = (

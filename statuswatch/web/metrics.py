@@ -132,6 +132,14 @@ class _Collector:
             outbox.add_metric([status], reading.outbox.get(status, 0))
         yield outbox
 
+        # DESIGN §4: alert on this (> 0) to hear about a channel that stayed broken.
+        given_up = GaugeMetricFamily(
+            "statuswatch_notifications_given_up",
+            "Given-up (dead) notification rows that nobody retried or dropped yet",
+        )
+        given_up.add_metric([], reading.outbox.get("dead", 0))
+        yield given_up
+
         deliveries = CounterMetricFamily(
             "statuswatch_deliveries",
             "Notification rows this process delivered (sent) or gave up on (dead)",
