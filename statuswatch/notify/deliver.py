@@ -37,6 +37,7 @@ from statuswatch.notify.backoff import (
     next_attempt,
     retry_delay,
 )
+from statuswatch.notify.batch import Claims, SentMarks
 from statuswatch.notify.channel import SendResult, build_apprise, send
 from statuswatch.notify.claims import claimer_id
 from statuswatch.notify.failtext import failure_extra, render_delivery_failed
@@ -90,6 +91,8 @@ class Deliverer:
         self.redactor = Redactor(urls)
         redact_logs(urls)  # apprise's debug log shows the URLs, urls_file ones included
         self._limit = asyncio.Semaphore(concurrency)
+        self._sent = SentMarks(store, clock)
+        self._claims = Claims(store, clock, self.claimer, 60.0)
         self._apprise: dict[str, apprise.Apprise] = {}
         self.gate = PolicyGate(settings, store, clock)  # DESIGN §4a silences, quiet hours
         self._told = 0  # delivery_failed rows queued during this step
@@ -109,6 +112,8 @@ class Deliverer:
         now = self.clock()
         self.gate.refresh(now)
         groups: dict[tuple[str, str], list[OutboxRow]] = defaultdict(list)
+        stale = max(60.0, self.settings.timeout * 6)
+        self._claims = Claims(self.store, self.clock, self.claimer, stale)
         for row in self.store.outbox_rows(("pending", "sending"), due_before=now):
             if only is None or row.id in only:
                 groups[(row.subscriber, row.target_key)].append(row)
@@ -160,9 +165,12 @@ class Deliverer:
         done: set[int],
     ) -> None:
         now = self.clock()
-        stale = max(60.0, self.settings.timeout * 6)
+        # Claimed now that a sending slot is ours, in one transaction with the groups
+        # that got one at about the same time (notify/batch.py), each row still its own
+        # compare-and-set.
+        won = await self._claims.claim([row.id for row in rows])
         for row in rows:
-            if self.store.claim(row.id, now, self.claimer, stale):
+            if row.id in won:
                 claimed.append(row)
             else:
                 report.outcomes.append(_outcome(row, "skipped", "another process holds it"))
@@ -226,7 +234,8 @@ class Deliverer:
         started, pause = time.monotonic(), 0.05
         while True:
             try:
-                self.store.mark_sent([row.id for row in batch], self.clock())
+                # Committed together with the sends that finished meanwhile (batch.py).
+                await self._sent.mark([row.id for row in batch])
                 return
             except Exception as error:
                 if time.monotonic() - started > SENT_WRITE_PATIENCE:
