@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from statuswatch.model import Kind, to_epoch_ms
-from statuswatch.notify.policytext import render_catch_up
+from statuswatch.notify.catchup import render_catch_up
 from statuswatch.notify.render import (
     TEMPLATE_FIELDS,
     Message,

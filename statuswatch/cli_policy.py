@@ -81,7 +81,7 @@ def add_commands(
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    from statuswatch.cli import emit, load, open_store
+    from statuswatch.cli_common import emit, load, open_store
     from statuswatch.clock import system_clock
 
     settings = load(args)
@@ -91,7 +91,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
         if args.silence_action == "add":
             return _add(args, settings, store, now)
         if args.silence_action == "expire":
-            from statuswatch.cli import UsageError
+            from statuswatch.cli_common import UsageError
 
             if not store.expire_silence(args.id, now):
                 raise UsageError(
@@ -163,7 +163,7 @@ def _silence_json(silence: Any, now: datetime, muted: int) -> dict[str, object]:
 
 
 def _add(args: argparse.Namespace, settings: Any, store: Any, now: datetime) -> int:
-    from statuswatch.cli import UsageError
+    from statuswatch.cli_common import UsageError
 
     if not (args.service or args.subscriber or args.kind):
         raise UsageError(
@@ -214,7 +214,7 @@ def _suggest(wanted: str, names: list[str]) -> str:
 
 def _known_service(wanted: str, settings: Any, store: Any) -> str:
     """A watched service, spelled as configured or as the feed spells it."""
-    from statuswatch.cli import UsageError
+    from statuswatch.cli_common import UsageError
 
     names: list[str] = []
     for source in settings.sources:
@@ -232,7 +232,7 @@ def _known_service(wanted: str, settings: Any, store: Any) -> str:
 
 
 def _known_subscriber(wanted: str, settings: Any) -> str:
-    from statuswatch.cli import UsageError
+    from statuswatch.cli_common import UsageError
 
     names = [s.name for s in settings.subscribers]
     if wanted in names:
@@ -244,7 +244,7 @@ def _known_subscriber(wanted: str, settings: Any) -> str:
 
 
 def _known_kind(wanted: str) -> str:
-    from statuswatch.cli import UsageError
+    from statuswatch.cli_common import UsageError
     from statuswatch.model import Kind
 
     names = [kind.value for kind in Kind]
@@ -256,7 +256,7 @@ def _known_kind(wanted: str) -> str:
 
 
 def _end(args: argparse.Namespace, settings: Any, now: datetime) -> datetime:
-    from statuswatch.cli import UsageError
+    from statuswatch.cli_common import UsageError
 
     if args.duration is not None:
         from statuswatch.config import parse_duration
@@ -276,7 +276,7 @@ def parse_until(text: str, timezone: str, now: datetime) -> datetime:
     (the next time the clock shows it there)."""
     import re
 
-    from statuswatch.cli import UsageError
+    from statuswatch.cli_common import UsageError
     from statuswatch.notify.timefmt import zone_or_utc
 
     zone = zone_or_utc(timezone)
@@ -306,7 +306,7 @@ def parse_until(text: str, timezone: str, now: datetime) -> datetime:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    from statuswatch.cli import UsageError, load
+    from statuswatch.cli_common import UsageError, load
     from statuswatch.clock import system_clock
     from statuswatch.config import parse_duration
     from statuswatch.sources.apple import feed_url

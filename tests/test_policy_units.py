@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from statuswatch.model import Event, Kind, Observation, State, Transition, to_epoch_ms
+from statuswatch.notify.catchup import render_catch_up
 from statuswatch.notify.policy import (
     Policy,
     due_reminders,
@@ -17,7 +18,6 @@ from statuswatch.notify.policy import (
     screen,
     silence_matches,
 )
-from statuswatch.notify.policytext import render_catch_up
 from statuswatch.notify.quiet import Change, QuietWindow, fold
 from statuswatch.tracker import ServiceTrack, planned_key
 

@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from statuswatch.clock import Clock
+from statuswatch.notify.catchup import render_catch_up
 from statuswatch.notify.policy import policy_of, screen
-from statuswatch.notify.policytext import render_catch_up
 from statuswatch.notify.render import Message
 from statuswatch.store import OutboxRow, Silence, Store
 
