@@ -205,11 +205,47 @@ def test_the_disk_filling_during_the_write_is_translated(
         assert "rollback" not in result.err
 
 
+def _interpreter_for_nobody() -> tuple[str, str] | None:
+    """An interpreter that nobody may execute, and the PYTHONPATH that gives it this
+    environment's packages. A venv made from an interpreter under /root (pyenv, say)
+    cannot be run by nobody, so Debian's python3 of the same version stands in for it,
+    with the venv's site-packages on its path."""
+    import sysconfig
+
+    packages = os.pathsep.join(
+        dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    )
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for interpreter in (sys.executable, f"/usr/bin/python{version}"):
+        try:
+            probe = subprocess.run(
+                [interpreter, "-c", "import httpx, pydantic_settings"],
+                env={"PATH": os.defpath, "PYTHONPATH": packages},
+                capture_output=True,
+                timeout=60,
+                user=NOBODY,
+                group=NOBODY,
+                extra_groups=[],
+            )
+        except OSError:
+            continue
+        if probe.returncode == 0:
+            return interpreter, packages
+    return None
+
+
 def _run_as_nobody(root: Path, *args: str) -> Result:
     runner = Runner(root)
+    found = _interpreter_for_nobody()
+    if found is None:
+        pytest.skip(
+            "no Python interpreter with this environment's packages is executable by nobody"
+        )
+    interpreter, packages = found
     env = dict(runner.env, STATUSWATCH_NOW="2025-06-19T17:55:29Z")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), packages]))
     done = subprocess.run(
-        [sys.executable, "-m", "statuswatch", *args],
+        [interpreter, "-m", "statuswatch", *args],
         env=env,
         cwd=root,
         capture_output=True,
