@@ -289,17 +289,14 @@ def parse_until(text: str, timezone: str, now: datetime) -> datetime:
         if moment <= local:
             moment = datetime.combine(local.date() + timedelta(days=1), moment.time(), zone)
         return moment.astimezone(UTC)
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"--until {text!r} is not a time; write it like 2026-12-03T08:00 or 08:00"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
+    from statuswatch.clock import parse_iso
+
+    moment = parse_iso(text, zone)
+    if moment is None:
+        raise UsageError(f"--until {text!r} is not a time; write it like 2026-12-03T08:00 or 08:00")
     if moment <= now:
         raise UsageError(f"--until {text!r} is in the past")
-    return moment.astimezone(UTC)
+    return moment
 
 
 # -- wait --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 Clock = Callable[[], datetime]
 
@@ -18,16 +18,25 @@ class ClockError(ValueError):
     pass
 
 
-def parse_instant(text: str) -> datetime:
+def parse_iso(text: str, zone: tzinfo = UTC) -> datetime | None:
+    """An ISO-8601 time ('Z' allowed) in UTC; one without an offset is read in `zone`.
+    None when `text` is not such a time, so each caller can say what was wrong."""
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    moment = parse_iso(text)
+    if moment is None:
         raise ClockError(
             f"STATUSWATCH_NOW={text!r} is not an ISO-8601 time such as 2025-06-14T21:20:50Z"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        )
+    return moment
 
 
 def system_clock() -> Clock:

@@ -261,3 +261,24 @@ def test_quiet_hours_hold_all_but_urgent_kinds_and_release_held_rows_as_a_catch_
     after = screen([*held, _Row(4, "issue", t)], policy, [_S(9, kind="issue")], morning)
     assert [r.id for r in after.catch_up] == [1, 3]
     assert after.send == [] and list(after.silenced) == [9]
+
+
+# -- silence add --until ------------------------------------------------------------------
+
+
+def test_until_reads_a_naive_time_in_the_configured_zone_and_refuses_the_past() -> None:
+    from statuswatch.cli_common import UsageError
+    from statuswatch.cli_policy import parse_until
+
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    # Paris is UTC+1 in December: 14:30 there is 13:30 UTC.
+    assert parse_until("2026-12-02T14:30", "Europe/Paris", now) == datetime(
+        2026, 12, 2, 13, 30, tzinfo=UTC
+    )
+    assert parse_until("2026-12-02T14:30Z", "Europe/Paris", now) == datetime(
+        2026, 12, 2, 14, 30, tzinfo=UTC
+    )
+    with pytest.raises(UsageError, match="is not a time; write it like"):
+        parse_until("tomorrow-ish", "UTC", now)
+    with pytest.raises(UsageError, match="is in the past"):
+        parse_until("2026-12-01T08:00", "UTC", now)
