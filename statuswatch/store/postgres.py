@@ -47,7 +47,7 @@ from statuswatch.store.errors import (
 from statuswatch.store.interface import Store
 from statuswatch.store.outbox import CLAIM_CHUNK
 from statuswatch.store.records import FeedCache, LeaderInfo, OutboxEntry, dt, ts
-from statuswatch.store.sql import Sql
+from statuswatch.store.sql import FetchedRows, Sql
 from statuswatch.tracker import SourceTrack
 
 log = logging.getLogger("statuswatch.store")
@@ -262,33 +262,16 @@ def _adapt(query: str) -> str:
     return query.replace("%", "%%").replace("?", "%s")
 
 
-@dataclass(slots=True)
-class _Rows:
-    """A cursor whose rows were already fetched (the connection went back to the pool)."""
-
-    rows: list[Sequence[Any]]
-    rowcount: int
-
-    def fetchone(self) -> Sequence[Any] | None:
-        return self.rows[0] if self.rows else None
-
-    def fetchall(self) -> list[Sequence[Any]]:
-        return list(self.rows)
-
-    def __iter__(self) -> Iterator[Sequence[Any]]:
-        return iter(self.rows)
-
-
 class _PgSql:
     """One psycopg connection seen through the job modules' Sql protocol."""
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
 
-    def execute(self, query: str, params: Sequence[Any] = ()) -> _Rows:
+    def execute(self, query: str, params: Sequence[Any] = ()) -> FetchedRows:
         cursor = self.connection.execute(_adapt(query), tuple(params))  # type: ignore[arg-type]
         rows = cursor.fetchall() if cursor.description is not None else []
-        return _Rows(rows, cursor.rowcount)
+        return FetchedRows(rows, cursor.rowcount)
 
     def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> None:
         batch = [tuple(p) for p in params]
@@ -303,7 +286,7 @@ class _PoolReader:
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
 
-    def execute(self, query: str, params: Sequence[Any] = ()) -> _Rows:
+    def execute(self, query: str, params: Sequence[Any] = ()) -> FetchedRows:
         with self.store._connection() as connection:
             return _PgSql(connection).execute(query, params)
 

@@ -8,6 +8,7 @@ Queries are written with `?` placeholders and SQL both engines accept (`ON CONFL
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -27,3 +28,21 @@ class Sql(Protocol):
     def execute(self, query: str, params: Sequence[Any] = ()) -> Cursor: ...
 
     def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> Any: ...
+
+
+@dataclass(slots=True)
+class FetchedRows:
+    """A cursor whose rows were fetched at once: an error of the disk or the server
+    surfaces inside `execute`, and the connection is free again when it returns."""
+
+    rows: list[Sequence[Any]]
+    rowcount: int
+
+    def fetchone(self) -> Sequence[Any] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Sequence[Any]]:
+        return list(self.rows)
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        return iter(self.rows)

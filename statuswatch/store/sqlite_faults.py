@@ -10,30 +10,13 @@ import errno
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from statuswatch.store.errors import StoreError, StoreLocked, StoreUnwritable
-from statuswatch.store.sql import Cursor
-
-
-class Rows:
-    """Rows fetched at once, so an error of the disk surfaces inside `execute`."""
-
-    def __init__(self, rows: list[Sequence[Any]], rowcount: int) -> None:
-        self.rows = rows
-        self.rowcount = rowcount
-
-    def fetchone(self) -> Sequence[Any] | None:
-        return self.rows[0] if self.rows else None
-
-    def fetchall(self) -> list[Sequence[Any]]:
-        return list(self.rows)
-
-    def __iter__(self) -> Iterator[Sequence[Any]]:
-        return iter(self.rows)
+from statuswatch.store.sql import Cursor, FetchedRows
 
 
 class Reader:
@@ -46,7 +29,7 @@ class Reader:
     def execute(self, query: str, params: Sequence[Any] = ()) -> Cursor:
         try:
             cursor = self.connection.execute(query, params)
-            return Rows(cursor.fetchall(), cursor.rowcount)
+            return FetchedRows(cursor.fetchall(), cursor.rowcount)
         except sqlite3.Error as error:
             raise translate(error, self.path) from None
 
