@@ -55,6 +55,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import logging
 import socket
 import threading
 import time
@@ -474,6 +475,11 @@ class _Recorder:
             Mail(envelope.mail_from, list(envelope.rcpt_tos), message, content)  # type: ignore[attr-defined]
         )
         return "250 Message accepted for delivery"
+
+
+# aiosmtpd logs from its own thread in the test process; statuswatch runs in that process
+# too (tests/inprocess.py), and the peer's words must not land in statuswatch's stderr.
+logging.getLogger("mail.log").propagate = False
 
 
 class SmtpSink:

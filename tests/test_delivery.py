@@ -31,6 +31,7 @@ from statuswatch.notify.render import render
 from statuswatch.secrets import RedactingFilter, Redactor
 from statuswatch.store import OutboxRow, SqliteStore
 from tests.conftest import HISTORY
+from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer, SmtpSink
 
 # The capture taken at this moment is the base of every feed below.
@@ -156,16 +157,23 @@ class Statuswatch:
     def argv(self, *args: str, python: Sequence[str] = ()) -> list[str]:
         return [sys.executable, *python, "-m", "statuswatch", "--config", str(self.config), *args]
 
-    def run(self, *args: str, now: datetime, python: Sequence[str] = ()) -> Result:
+    def run(
+        self, *args: str, now: datetime, python: Sequence[str] = (), process: bool = False
+    ) -> Result:
+        """`statuswatch ARGS` in this process (tests/inprocess.py); as a real subprocess with
+        `process=True` or when interpreter options (`python`) are given."""
         self.write_config()
-        done = subprocess.run(
-            self.argv(*args, python=python),
-            env=self.env(now),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        if process or python:
+            done = subprocess.run(
+                self.argv(*args, python=python),
+                env=self.env(now),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        else:
+            done = run_statuswatch(self.argv(*args)[3:], env=self.env(now), cwd=self.home)
         result = Result(done.returncode, done.stdout, done.stderr)
         self.runs.append(result)
         return result

@@ -29,6 +29,7 @@ import pytest
 from statuswatch.model import to_epoch_ms
 from statuswatch.store import SqliteStore
 from tests.conftest import HISTORY
+from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer, SmtpSink, free_port
 
 BASE_FEED = json.loads((HISTORY / "consumer" / "2025-06-14T21-20-50Z.json").read_text())
@@ -151,11 +152,15 @@ class Statuswatch:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "statuswatch", "--config", str(self.config), *args]
 
-    def run(self, *args: str, now: datetime) -> Run:
+    def run(self, *args: str, now: datetime, process: bool = False) -> Run:
+        """`statuswatch ARGS` in this process (tests/inprocess.py), or as a real subprocess."""
         self.write_config()
-        done = subprocess.run(
-            self.argv(*args), env=self.env(now), capture_output=True, text=True, timeout=60
-        )
+        if process:
+            done = subprocess.run(
+                self.argv(*args), env=self.env(now), capture_output=True, text=True, timeout=60
+            )
+        else:
+            done = run_statuswatch(self.argv(*args)[3:], env=self.env(now), cwd=self.home)
         assert "Traceback" not in done.stdout + done.stderr, done.stderr
         return Run(done.returncode, done.stdout, done.stderr)
 
