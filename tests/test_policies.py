@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +29,7 @@ from statuswatch.model import to_epoch_ms
 from statuswatch.store import SqliteStore
 from tests.conftest import HISTORY
 from tests.harness import Statuswatch
-from tests.peers import FeedServer, SmtpSink, free_port
+from tests.peers import FeedServer, PeerHTTPServer, SmtpSink, free_port
 
 BASE_FEED = json.loads((HISTORY / "consumer" / "2025-06-14T21-20-50Z.json").read_text())
 BACKUP = "iCloud Backup"
@@ -397,7 +397,7 @@ class PingSink:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = PeerHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
