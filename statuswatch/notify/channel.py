@@ -9,6 +9,9 @@ debug level (logsetup.py) so one failure prints one line, ours.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import copy
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -46,11 +49,20 @@ def notify_type(kind: str) -> str:
     return apprise.NotifyType.WARNING
 
 
-def build_apprise(target: Target, subscriber: str) -> apprise.Apprise:
-    """An Apprise object for one URL; ConfigError (masked URL only) if apprise refuses it."""
+@functools.cache
+def _prototype() -> apprise.Apprise:
+    """An empty Apprise object whose copies share its asset and locale. `Apprise()` looks
+    up its gettext catalogue on disk each time (a dozen stat() calls, each a wait for the
+    GIL while sender threads run): a third of a 10,000-target fan-out's CPU. A copy
+    goes through apprise's own pickle state (asset, locale, no services)."""
     import apprise
 
-    instance = apprise.Apprise()
+    return apprise.Apprise()
+
+
+def build_apprise(target: Target, subscriber: str) -> apprise.Apprise:
+    """An Apprise object for one URL; ConfigError (masked URL only) if apprise refuses it."""
+    instance = copy.copy(_prototype())
     if not instance.add(target.url):
         raise ConfigError(
             f"subscriber {subscriber!r}: apprise cannot use the URL {mask_url(target.url)} "
@@ -59,17 +71,67 @@ def build_apprise(target: Target, subscriber: str) -> apprise.Apprise:
     return instance
 
 
-class _Collect(logging.Handler):
+class _Collect:
     """Apprise's log lines during one call: the server's own words are often only in its
     debug lines (an SMTP `535 authentication failed` is)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
         self.lines: list[tuple[int, str]] = []
 
+
+#: The collector of the send running in this context. apprise runs a plugin's send() in a
+#: worker thread with a copy of the caller's context, so its lines find their own send.
+_CURRENT: contextvars.ContextVar[_Collect | None] = contextvars.ContextVar(
+    "statuswatch_apprise_collect", default=None
+)
+
+
+class _Dispatch(logging.Handler):
+    """One handler on apprise's logger for all concurrent sends. A handler per send made
+    every record of every send visit every other send's handler (64 at a time in a
+    fan-out: most of its CPU), and gave a send the other sends' lines as its reason."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no lock: a list append
+        collect = _CURRENT.get()
+        if collect is not None:
+            with contextlib.suppress(Exception):  # a record that cannot format tells nothing
+                collect.lines.append((record.levelno, record.getMessage()))
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
-        with contextlib.suppress(Exception):  # a record that cannot format tells nothing
-            self.lines.append((record.levelno, record.getMessage()))
+        self.handle(record)
+
+
+class _Listening:
+    """apprise's logger at DEBUG with the dispatcher attached while any send runs, and
+    its own level back once the last one ends (sends overlap: each restoring what it saw
+    left the logger at DEBUG after a fan-out)."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.before = logging.NOTSET
+        self.handler = _Dispatch()
+
+    def __enter__(self) -> None:
+        if self.active == 0:
+            logger = logging.getLogger("apprise")
+            self.before = logger.level
+            logger.addHandler(self.handler)
+            logger.setLevel(logging.DEBUG)  # shown at debug only (logsetup.py)
+        self.active += 1
+
+    def __exit__(self, *_: object) -> None:
+        self.active -= 1
+        if self.active == 0:
+            logger = logging.getLogger("apprise")
+            logger.removeHandler(self.handler)
+            logger.setLevel(self.before)
+
+
+_LISTENING = _Listening()
 
 
 async def send(
@@ -84,26 +146,23 @@ async def send(
 
     started = time.monotonic()
     collect = _Collect()
-    logger = logging.getLogger("apprise")
-    logger.addHandler(collect)
-    before = logger.level
-    logger.setLevel(logging.DEBUG)  # shown at debug only (logsetup.py): collected here
+    token = _CURRENT.set(collect)
     try:
-        result = await instance.async_notify(
-            body=message.body,
-            title=message.title,
-            notify_type=notify_type(kind),
-            body_format=apprise.NotifyFormat.TEXT,
-            tag=apprise.common.MATCH_ALL_TAG,
-            timeout=timeout,
-        )
+        with _LISTENING:
+            result = await instance.async_notify(
+                body=message.body,
+                title=message.title,
+                notify_type=notify_type(kind),
+                body_format=apprise.NotifyFormat.TEXT,
+                tag=apprise.common.MATCH_ALL_TAG,
+                timeout=timeout,
+            )
     except Exception as error:  # a plugin bug must not take the daemon down
         return SendResult(
             False, _clean(redactor, f"{type(error).__name__}: {error}"), _since(started)
         )
     finally:
-        logger.removeHandler(collect)
-        logger.setLevel(before)
+        _CURRENT.reset(token)
     if result:
         return SendResult(True, None, _since(started))
     return SendResult(

@@ -62,6 +62,8 @@ CONCURRENCY = 64
 #: database is locked; past it the row stays `sending` and is re-sent once its claim goes
 #: stale (the one duplicate DESIGN §4 allows).
 SENT_WRITE_PATIENCE = 300.0
+#: Distinct rendered messages kept (a daemon's Deliverer lives across cycles).
+RENDERED_KEPT = 256
 
 
 class Deliverer:
@@ -96,6 +98,7 @@ class Deliverer:
         self._apprise: dict[str, apprise.Apprise] = {}
         self.gate = PolicyGate(settings, store, clock)  # DESIGN §4a silences, quiet hours
         self._told = 0  # delivery_failed rows queued during this step
+        self._rendered: dict[tuple[Any, ...], Message] = {}
 
     def _all_targets(self) -> list[Target]:
         targets = []
@@ -293,7 +296,19 @@ class Deliverer:
                 row.transition, row.extra, timezone=subscriber.timezone or self.settings.timezone
             )
             return Message(title=title, body=body, kinds=(row.kind,))
-        return render(row.transition, **self._render_options(subscriber, row))
+        options = self._render_options(subscriber, row)
+        try:
+            # render() is a pure function of these: a fan-out renders each distinct
+            # (transition, time zone, templates, page) once, not once per target.
+            key = (row.transition, *options.values())
+            message = self._rendered.get(key)
+        except TypeError:  # an unhashable part: just render
+            return render(row.transition, **options)
+        if message is None:
+            if len(self._rendered) >= RENDERED_KEPT:
+                self._rendered.clear()
+            message = self._rendered[key] = render(row.transition, **options)
+        return message
 
     def _screen(
         self,

@@ -115,20 +115,21 @@ class OutboxMixin(Backend):
         self, row_ids: Sequence[int], now: datetime, claimer: str, stale_after: float = 300.0
     ) -> list[int]:
         """`claim()` for many rows, one transaction per chunk instead of one per row (a
-        fan-out to thousands of targets): each row gets the same compare-and-set as in
-        claim(), so each is won by exactly one process; returns the ids won."""
+        fan-out to thousands of targets), and one statement per chunk: each row gets the
+        same compare-and-set as in claim() (the WHERE holds per row, inside one BEGIN
+        IMMEDIATE), so each is won by exactly one process; returns the ids won."""
         won: list[int] = []
         for start in range(0, len(row_ids), CLAIM_CHUNK):
+            chunk = [int(row_id) for row_id in row_ids[start : start + CLAIM_CHUNK]]
+            marks = ",".join("?" * len(chunk))
             with self.transaction() as db:
-                for row_id in row_ids[start : start + CLAIM_CHUNK]:
-                    cursor = db.execute(
-                        "UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?,"
-                        " next_attempt_at = ? WHERE id = ? AND (status = 'pending'"
-                        " OR (status = 'sending' AND claimed_at <= ?))",
-                        (ts(now), claimer, ts(now) + stale_after, row_id, ts(now) - stale_after),  # type: ignore[operator]
-                    )
-                    if cursor.rowcount == 1:
-                        won.append(row_id)
+                rows = db.execute(
+                    "UPDATE outbox SET status = 'sending', claimed_at = ?, claimed_by = ?,"
+                    f" next_attempt_at = ? WHERE id IN ({marks}) AND (status = 'pending'"
+                    " OR (status = 'sending' AND claimed_at <= ?)) RETURNING id",
+                    (ts(now), claimer, ts(now) + stale_after, *chunk, ts(now) - stale_after),  # type: ignore[operator]
+                ).fetchall()
+            won.extend(int(row[0]) for row in rows)
         return won
 
     def mark_sent(self, row_ids: Sequence[int], now: datetime) -> None:
