@@ -65,3 +65,20 @@ def pg_dsn(pg_cluster: PgCluster, pg_worker_db: str) -> str:
 def pg_database(pg_cluster: PgCluster) -> str:
     """A DSN of a database of its own (for daemons and leader election)."""
     return pg_cluster.create_database("d_" + uuid.uuid4().hex[:16])
+
+
+# Files whose tests mostly wait on real daemons, kills and back-off (seconds each, little
+# CPU) run first: spread over the xdist workers, their waits overlap the CPU-bound rest of
+# the suite instead of trailing it on a two-core machine.
+WAITING_FILES = (
+    "test_failover.py",
+    "test_two_nodes.py",
+    "test_daemon.py",
+    "test_web_daemon.py",
+    "test_daemon_stop.py",
+    "test_wait.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in WAITING_FILES)  # stable: order kept within

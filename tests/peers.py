@@ -55,7 +55,9 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import logging
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -104,6 +106,19 @@ class _Config:
     failures_left: int = 0
 
 
+class PeerHTTPServer(ThreadingHTTPServer):
+    """A client hanging up mid-answer (a cut, a timeout) is part of what the tests do. The
+    traceback socketserver prints for it goes to the process's real stderr: statuswatch may
+    be running in this process at that moment (tests/inprocess.py) with sys.stderr pointing
+    at its own captured output, which must hold only statuswatch's words."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import traceback
+
+        print(f"peer: error answering {client_address}", file=sys.__stderr__)
+        traceback.print_exc(file=sys.__stderr__)
+
+
 class FeedServer:
     """A configurable HTTP server on 127.0.0.1; see the module docstring."""
 
@@ -112,7 +127,7 @@ class FeedServer:
         self._config = _Config()
         self._requests: list[RecordedRequest] = []
         self._responses: list[int] = []
-        self._httpd = ThreadingHTTPServer((host, 0), _make_handler(self))
+        self._httpd = PeerHTTPServer((host, 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False  # stop() must not wait for a stalled answer
         self._thread: threading.Thread | None = None
@@ -474,6 +489,11 @@ class _Recorder:
             Mail(envelope.mail_from, list(envelope.rcpt_tos), message, content)  # type: ignore[attr-defined]
         )
         return "250 Message accepted for delivery"
+
+
+# aiosmtpd logs from its own thread in the test process; statuswatch runs in that process
+# too (tests/inprocess.py), and the peer's words must not land in statuswatch's stderr.
+logging.getLogger("mail.log").propagate = False
 
 
 class SmtpSink:

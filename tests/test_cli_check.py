@@ -1,4 +1,5 @@
-"""`statuswatch check` and its companions, run as a new user would: in a subprocess, against
+"""`statuswatch check` and its companions, run as a new user would (in this process through
+tests/inprocess.py, or as a real subprocess where the process itself is tested), against
 a real HTTP server on 127.0.0.1 (tests/peers.py), with the clock pinned through
 STATUSWATCH_NOW, and HOME/XDG pointed into tmp_path so no real configuration is read.
 
@@ -30,6 +31,7 @@ import pytest
 
 from statuswatch import __version__
 from tests.conftest import EXPECTED, HISTORY, SAMPLES
+from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer, feed_server
 
 __all__ = ["feed_server"]  # the fixture, imported so pytest finds it here
@@ -102,19 +104,26 @@ class Runner:
         )
         self.env = env
 
-    def __call__(self, *args: str, now: str | None = NOW, timeout: float = 60) -> Result:
+    def __call__(
+        self, *args: str, now: str | None = NOW, timeout: float = 60, process: bool = False
+    ) -> Result:
+        """Run statuswatch in this process (tests/inprocess.py), or with `process=True` as a
+        real `python -m statuswatch` subprocess."""
         env = dict(self.env)
         if now is not None:
             env["STATUSWATCH_NOW"] = now
         started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "statuswatch", *args],
-            env=env,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        if process:
+            done = subprocess.run(
+                [sys.executable, "-m", "statuswatch", *args],
+                env=env,
+                cwd=self.root,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        else:
+            done = run_statuswatch(args, env=env, cwd=self.root, timeout=timeout)
         result = Result(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
         assert "Traceback" not in result.out + result.err, result
         return result

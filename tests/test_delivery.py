@@ -1,6 +1,7 @@
 """Delivery (DESIGN §4, issue 4) against real peers on 127.0.0.1.
 
-`statuswatch check` runs in a subprocess, as a timer would start it, with its clock pinned
+`statuswatch check` runs as a timer would start it (tests/harness.py: in this process, or as a
+real subprocess where the process itself is under test), with its clock pinned
 by STATUSWATCH_NOW; it polls a feed served by tests/peers.FeedServer and delivers through
 apprise to that sink's webhook paths or to an aiosmtpd server (tests/peers.SmtpSink).
 """
@@ -11,13 +12,10 @@ import asyncio
 import copy
 import json
 import logging
-import os
 import random
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,9 @@ from statuswatch.model import Event, Kind, State, Transition, to_epoch_ms
 from statuswatch.notify.deliver import next_attempt, retry_delay, send
 from statuswatch.notify.render import render
 from statuswatch.secrets import RedactingFilter, Redactor
-from statuswatch.store import OutboxRow, SqliteStore
+from statuswatch.store import SqliteStore
 from tests.conftest import HISTORY
+from tests.harness import Result, Statuswatch
 from tests.peers import FeedServer, SmtpSink
 
 # The capture taken at this moment is the base of every feed below.
@@ -78,138 +77,6 @@ def feed(**events: list[dict[str, Any]]) -> bytes:
     return json.dumps(document).encode()
 
 
-def toml_value(value: Any) -> str:
-    # JSON strings, numbers, booleans and arrays of them are valid TOML.
-    return json.dumps(value, ensure_ascii=False)
-
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-@dataclass
-class Statuswatch:
-    """A config file and a state directory for `statuswatch` subprocesses."""
-
-    home: Path
-    sink: FeedServer
-    services: list[str] = field(default_factory=lambda: [BACKUP])
-    settings: dict[str, Any] = field(default_factory=dict)
-    subscribers: list[dict[str, Any]] = field(default_factory=list)
-    runs: list[Result] = field(default_factory=list)
-
-    @property
-    def config(self) -> Path:
-        return self.home / "statuswatch.toml"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.home / "state"
-
-    @property
-    def database(self) -> Path:
-        return self.state_dir / "statuswatch.db"
-
-    def hook(self, path: str, *, credentials: str = "") -> str:
-        """A json:// apprise URL that posts to the sink at `path`."""
-        return f"json://{credentials}127.0.0.1:{self.sink.port}{path}"
-
-    def subscribe(self, name: str, urls: Sequence[str], **options: Any) -> None:
-        self.subscribers.append({"name": name, "urls": list(urls), **options})
-
-    def write_config(self) -> None:
-        lines = [f"state_dir = {toml_value(str(self.state_dir))}", 'timeout = "2s"']
-        lines += [f"{key} = {toml_value(value)}" for key, value in self.settings.items()]
-        lines += [
-            "[[sources]]",
-            'name = "apple"',
-            f"url = {toml_value(self.sink.url())}",
-            f"services = {toml_value(self.services)}",
-        ]
-        for subscriber in self.subscribers:
-            lines.append("[[subscribers]]")
-            lines += [f"{key} = {toml_value(value)}" for key, value in subscriber.items()]
-        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    def env(self, now: datetime) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("STATUSWATCH_", "JOURNAL_", "NOTIFY_", "CREDENTIALS_"))
-            and key not in ("INVOCATION_ID", "STATE_DIRECTORY", "CONFIGURATION_DIRECTORY")
-        }
-        env.update(
-            HOME=str(self.home),
-            XDG_CONFIG_HOME=str(self.home / "xdg"),
-            STATUSWATCH_NOW=now.isoformat(),
-            PYTHONDONTWRITEBYTECODE="1",
-        )
-        return env
-
-    def argv(self, *args: str, python: Sequence[str] = ()) -> list[str]:
-        return [sys.executable, *python, "-m", "statuswatch", "--config", str(self.config), *args]
-
-    def run(self, *args: str, now: datetime, python: Sequence[str] = ()) -> Result:
-        self.write_config()
-        done = subprocess.run(
-            self.argv(*args, python=python),
-            env=self.env(now),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        result = Result(done.returncode, done.stdout, done.stderr)
-        self.runs.append(result)
-        return result
-
-    def start(self, *args: str, now: datetime) -> subprocess.Popen[str]:
-        self.write_config()
-        return subprocess.Popen(
-            self.argv(*args),
-            env=self.env(now),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def check(
-        self, now: datetime, *, feed_body: bytes | None = None, expect: int | tuple[int, ...] = 0
-    ) -> Result:
-        if feed_body is not None:
-            self.sink.set_body(feed_body)
-        result = self.run("check", now=now)
-        assert result.code in (expect if isinstance(expect, tuple) else (expect,)), result.output
-        return result
-
-    def outbox(self, now: datetime) -> list[dict[str, Any]]:
-        result = self.run("outbox", "--json", now=now)
-        assert result.code == 0, result.output
-        return json.loads(result.stdout)
-
-    def rows(self) -> list[OutboxRow]:
-        """The outbox's pending, sending and dead rows, read in-process (faster than the CLI)."""
-        store = SqliteStore.open(self.state_dir)
-        try:
-            return store.outbox_rows()
-        finally:
-            store.close()
-
-    def database_bytes(self) -> bytes:
-        return b"".join(
-            path.read_bytes()
-            for path in self.state_dir.iterdir()
-            if path.name.startswith("statuswatch.db")
-        )
-
-
 @pytest.fixture
 def http_sink() -> Iterator[FeedServer]:
     with FeedServer() as sink:
@@ -250,9 +117,9 @@ def test_email_recovered_arrives_once_with_subject_and_retry_checklist(
     smtp_sink: SmtpSink,
 ) -> None:
     sw.subscribe("family-email", [smtp_sink.mailto()], kinds=["recovered"])
-    sw.check(T1, feed_body=IN_MAINTENANCE)  # `initial`: not wanted by this subscriber
+    sw.check(T1, body=IN_MAINTENANCE)  # `initial`: not wanted by this subscriber
     assert smtp_sink.mails == []
-    sw.check(T_RECOVERED, feed_body=RECOVERED)
+    sw.check(T_RECOVERED, body=RECOVERED)
     sw.check(T_RECOVERED + timedelta(minutes=5))  # nothing new: nothing sent again
 
     assert len(smtp_sink.mails) == 1
@@ -283,7 +150,7 @@ def test_webhook_failures_wait_with_backoff_then_deliver_exactly_once(sw: Status
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.fail_next(2)
 
-    first = sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    first = sw.check(T1, body=IN_MAINTENANCE, expect=75)
     assert (
         "1 notification(s) could not be delivered yet and will be retried: ops-hook (1)"
         in first.stderr
@@ -323,7 +190,7 @@ def test_webhook_failures_wait_with_backoff_then_deliver_exactly_once(sw: Status
 def test_check_exits_75_while_a_row_waits_for_its_backoff(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.fail_next(1)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     early = sw.run("check", "--json", now=T1 + timedelta(seconds=10))
     assert len(sw.sink.posts) == 1  # not due yet: not tried again
     assert early.code == 75, early.output
@@ -338,7 +205,7 @@ def test_webhook_down_past_give_up_after_is_dead_logged_then_retry_and_drop(
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.subscribe("pager", [sw.hook("/pager")])
     sw.sink.set_post_status(500)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
 
     later = T1 + timedelta(hours=2)
     dead_run = sw.run("check", "--json", now=later)
@@ -418,7 +285,7 @@ def test_a_claim_of_another_host_or_a_live_process_waits_until_it_goes_stale(
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.settings["give_up_after"] = "1d"
     sw.sink.set_post_status(500)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     [row] = sw.rows()
     store = SqliteStore.open(sw.state_dir)
     try:
@@ -450,7 +317,7 @@ def run_together(sw: Statuswatch, now: datetime, count: int = 2) -> list[Result]
 def test_two_checks_at_once_deliver_a_pending_row_once(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.fail_next(1)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     sw.sink.set_post_delay(0.5)  # hold the first delivery open while the other run starts
     results = run_together(sw, T1 + timedelta(minutes=2))
     # The cycle lock serialises them; the second finds the row sent (0) or, had it waited
@@ -463,7 +330,7 @@ def test_two_checks_at_once_deliver_a_pending_row_once(sw: Statuswatch) -> None:
 def test_two_checks_at_once_record_and_deliver_a_new_transition_once(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.subscribe("pager", [sw.hook("/pager")])
-    sw.check(T1, feed_body=feed())  # baseline: available
+    sw.check(T1, body=feed())  # baseline: available
     sw.sink.set_body(IN_MAINTENANCE)
     sw.sink.set_post_delay(0.3)
     results = run_together(sw, T1 + timedelta(minutes=5))
@@ -478,7 +345,7 @@ def test_two_checks_at_once_record_and_deliver_a_new_transition_once(sw: Statusw
 def test_store_claim_is_a_compare_and_set_across_connections(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.set_post_status(500)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     first, second = SqliteStore.open(sw.state_dir), SqliteStore.open(sw.state_dir)
     try:
         [row] = first.outbox_rows()
@@ -633,14 +500,14 @@ def three_changes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario
             title_template="{emoji} {service}: {from_state} → {to_state}",
             body_template="{service} is back after {duration} of {from_state}.\n{link}",
         )
-        sw.check(T1, feed_body=IN_MAINTENANCE)
+        sw.check(T1, body=IN_MAINTENANCE)
         sw.check(
             T1 + timedelta(hours=1),
-            feed_body=feed(iCloud_Backup=[maintenance()], iCloud_Mail=[MAIL_ISSUE]),
+            body=feed(iCloud_Backup=[maintenance()], iCloud_Mail=[MAIL_ISSUE]),
         )
         sw.check(
             T_RECOVERED,
-            feed_body=feed(
+            body=feed(
                 iCloud_Backup=[maintenance("resolved", message=RESOLVED_TEXT)],
                 iCloud_Mail=[MAIL_ISSUE],
             ),
@@ -698,12 +565,12 @@ def test_changes_due_together_are_one_digest_unless_digest_is_off(sw: Statuswatc
     sw.subscribe("digest", [sw.hook("/digest")])  # digest = true is the default
     sw.subscribe("separate", [sw.hook("/separate")], digest=False)
     sw.subscribe("paris", [sw.hook("/paris")], digest=False, timezone="Europe/Paris")
-    sw.check(WINTER, feed_body=feed())  # baseline: both available, nothing sent
+    sw.check(WINTER, body=feed())  # baseline: both available, nothing sent
     assert sw.sink.posts == []
     window = {"start": WINTER, "end": WINTER + timedelta(hours=2)}
     sw.check(
         WINTER + timedelta(minutes=10),
-        feed_body=feed(
+        body=feed(
             iCloud_Backup=[maintenance(**window)],
             iCloud_Mail=[maintenance(**window, message="iCloud Mail maintenance.", message_id="7")],
         ),

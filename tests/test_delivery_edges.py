@@ -85,7 +85,7 @@ def test_apprise_config_urls_are_targets_of_their_own(sw: Statuswatch, tmp_path:
     sw.settings["give_up_after"] = "1h"
     config = write_apprise_yaml(tmp_path / "apprise.yml", sw, broken_hook())
     sw.subscribe("family", [], apprise_config=str(config), tags=["family"])
-    first = sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    first = sw.check(T1, body=IN_MAINTENANCE, expect=75)
     no_traceback(first)
     rows = sw.rows()
     assert len(rows) == 1  # the working URL's row was sent; the refused one waits
@@ -120,7 +120,7 @@ def test_a_year_9999_end_in_europe_paris_is_delivered_once_to_everyone(sw: Statu
     sw.subscribe("paris", [sw.hook("/paris")], timezone="Europe/Paris")
     sw.subscribe("kiribati", [sw.hook("/kiritimati")], timezone="Pacific/Kiritimati")
     sw.subscribe("utc", [sw.hook("/utc")])
-    first = sw.check(T1, feed_body=json.dumps(document).encode())
+    first = sw.check(T1, body=json.dumps(document).encode())
     no_traceback(first)
     for _ in range(2):
         sw.check(T1 + timedelta(minutes=5))
@@ -149,7 +149,7 @@ def test_delivery_failed_is_told_once_per_dead_row_never_to_the_dead_target(
         [dead_url, sw.hook("/self-ok")],
         kinds=["initial", "maintenance", "delivery_failed"],
     )
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     result = sw.check(T1 + timedelta(hours=2), expect=79)
     no_traceback(result)
     sw.check(T1 + timedelta(hours=2, minutes=5), expect=79)
@@ -196,7 +196,7 @@ def test_claims_name_host_pid_and_start_time() -> None:
 def test_outbox_retry_respects_a_live_claim_then_delivers_now(sw: Statuswatch) -> None:
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.set_post_status(500)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     [row] = sw.rows()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -267,7 +267,7 @@ def test_a_wrong_smtp_password_shows_the_servers_535_in_one_line(
     query = "?from=statuswatch@example.com&to=me@example.com&mode=insecure"
     wrong = f"mailto://alice:{SECRET_PASSWORD}@127.0.0.1:{port}{query}"
     sw.subscribe("mail", [wrong])
-    result = sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    result = sw.check(T1, body=IN_MAINTENANCE, expect=75)
     no_traceback(result)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr  # one failure, one line
@@ -373,7 +373,7 @@ def test_a_row_that_cannot_be_rendered_fails_alone_through_back_off_to_dead(
     sw.subscribe("ok", [sw.hook("/ok")])
     sw.subscribe("poison", [sw.hook("/poison")])
     sw.sink.set_post_status(500)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     sw.sink.set_post_status(200)
     real = Deliverer._render_one
 
@@ -406,7 +406,7 @@ def test_a_send_the_channel_accepted_is_recorded_while_the_database_is_locked(
     sw.subscribe("one", [sw.hook("/one")])
     sw.subscribe("two", [sw.hook("/two")])
     sw.sink.set_post_status(500)
-    sw.check(T1, feed_body=IN_MAINTENANCE, expect=75)
+    sw.check(T1, body=IN_MAINTENANCE, expect=75)
     sw.sink.set_post_status(200)
     sw.sink.set_post_delay(1.0)
     holder_ready = threading.Event()

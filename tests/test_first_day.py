@@ -19,6 +19,7 @@ import pytest
 
 from tests.builders import feed_bytes, raw_event, raw_feed
 from tests.conftest import SAMPLES
+from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,15 +49,8 @@ def env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "statuswatch", *args],
-        env=env(home, **extra),
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """`statuswatch ARGS` in this process (tests/inprocess.py), from `home`."""
+    done = run_statuswatch(args, env=env(home, **extra), cwd=home)
     assert "Traceback" not in done.stdout + done.stderr, done
     return done
 

@@ -1,6 +1,6 @@
 """DESIGN §4a policies driven through time against real local peers (issue 11).
 
-`statuswatch check` runs in a subprocess with its clock pinned by STATUSWATCH_NOW, or
+`statuswatch check` runs (tests/harness.py) with its clock pinned by STATUSWATCH_NOW, or
 `statuswatch run` runs as a daemon; the feed and the webhooks are tests/peers.FeedServer on
 127.0.0.1, mail goes to aiosmtpd (tests/peers.SmtpSink), and each test counts what each
 target received.
@@ -16,10 +16,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +28,8 @@ import pytest
 from statuswatch.model import to_epoch_ms
 from statuswatch.store import SqliteStore
 from tests.conftest import HISTORY
-from tests.peers import FeedServer, SmtpSink, free_port
+from tests.harness import Statuswatch
+from tests.peers import FeedServer, PeerHTTPServer, SmtpSink, free_port
 
 BASE_FEED = json.loads((HISTORY / "consumer" / "2025-06-14T21-20-50Z.json").read_text())
 BACKUP = "iCloud Backup"
@@ -82,112 +82,6 @@ def feed(**events: list[dict[str, Any]]) -> bytes:
 AVAILABLE = feed()
 
 
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-@dataclass
-class Statuswatch:
-    home: Path
-    sink: FeedServer
-    settings: dict[str, Any] = field(default_factory=dict)
-    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
-    subscribers: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def config(self) -> Path:
-        return self.home / "statuswatch.toml"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.home / "state"
-
-    def hook(self, path: str) -> str:
-        return f"json://127.0.0.1:{self.sink.port}{path}"
-
-    def subscribe(self, name: str, urls: Sequence[str], **options: Any) -> None:
-        self.subscribers.append({"name": name, "urls": list(urls), **options})
-
-    def write_config(self) -> None:
-        lines = [f"state_dir = {json.dumps(str(self.state_dir))}", 'timeout = "2s"']
-        lines += [f"{key} = {json.dumps(value)}" for key, value in self.settings.items()]
-        for name, values in self.sections.items():
-            lines.append(f"[{name}]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
-        lines += [
-            "[[sources]]",
-            'name = "apple"',
-            f"url = {json.dumps(self.sink.url())}",
-            f"services = {json.dumps([BACKUP, MAIL])}",
-        ]
-        for subscriber in self.subscribers:
-            lines.append("[[subscribers]]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in subscriber.items()]
-        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    def env(self, now: datetime) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("STATUSWATCH_", "JOURNAL_", "NOTIFY_", "CREDENTIALS_"))
-            and key not in ("INVOCATION_ID", "STATE_DIRECTORY", "CONFIGURATION_DIRECTORY")
-        }
-        env.update(
-            HOME=str(self.home),
-            XDG_CONFIG_HOME=str(self.home / "xdg"),
-            STATUSWATCH_NOW=now.isoformat(),
-            PYTHONDONTWRITEBYTECODE="1",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-        )
-        return env
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "statuswatch", "--config", str(self.config), *args]
-
-    def run(self, *args: str, now: datetime) -> Run:
-        self.write_config()
-        done = subprocess.run(
-            self.argv(*args), env=self.env(now), capture_output=True, text=True, timeout=60
-        )
-        assert "Traceback" not in done.stdout + done.stderr, done.stderr
-        return Run(done.returncode, done.stdout, done.stderr)
-
-    def start(self, *args: str, now: datetime) -> subprocess.Popen[str]:
-        self.write_config()
-        return subprocess.Popen(
-            self.argv(*args),
-            env=self.env(now),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def check(self, now: datetime, body: bytes | None = None, expect: int = 0) -> Run:
-        if body is not None:
-            self.sink.feed = body
-        result = self.run("check", now=now)
-        assert result.code == expect, result.output
-        return result
-
-    def outbox(self, now: datetime) -> list[dict[str, Any]]:
-        result = self.run("outbox", "--json", now=now)
-        assert result.code == 0, result.output
-        return json.loads(result.stdout)
-
-    def titles(self, path: str) -> list[str]:
-        return [json.loads(post.body)["title"] for post in self.sink.accepted(path)]
-
-    def bodies(self, path: str) -> list[str]:
-        return [json.loads(post.body)["message"] for post in self.sink.accepted(path)]
-
-
 @pytest.fixture
 def http_sink() -> Iterator[FeedServer]:
     with FeedServer() as sink:
@@ -202,7 +96,7 @@ def smtp_sink() -> Iterator[SmtpSink]:
 
 @pytest.fixture
 def sw(tmp_path: Path, http_sink: FeedServer) -> Statuswatch:
-    return Statuswatch(tmp_path, http_sink)
+    return Statuswatch(tmp_path, http_sink, services=[BACKUP, MAIL])
 
 
 # -- quiet hours ------------------------------------------------------------------------
@@ -503,7 +397,7 @@ class PingSink:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = PeerHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 

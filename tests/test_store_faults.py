@@ -405,6 +405,40 @@ def test_an_undecodable_row_is_reported_with_its_id_and_nothing_else_fails(
     assert "internal error" not in check.err
 
 
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [
+        ("body = x'00112233'", "the stored feed body of source apple"),  # not zlib
+        ("last_success = 'yesterday'", "the poll record of source apple"),
+        ("down = 'maybe', first_failure = 'soon'", "the poll record of source apple"),
+    ],
+)
+def test_an_undecodable_source_row_is_reported_and_the_next_check_repairs_it(
+    recorded: Recorded, damage: str, what: str
+) -> None:
+    db = sqlite3.connect(recorded.state_dir / DB_NAME)
+    with db:
+        db.execute(f"UPDATE source_state SET {damage} WHERE source = 'apple'")
+    assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    db.close()
+    args = ("--config", str(recorded.config), "--state-dir", str(recorded.state_dir))
+    status = recorded.run("status", *args)
+    assert status.code == 0, status
+    assert "iCloud Backup" in status.out
+    requests_before = recorded.server.request_count
+    check = recorded.check()
+    assert check.code == 0, check
+    assert f"{what} in {recorded.state_dir} cannot be read" in check.err
+    assert "internal error" not in check.err
+    if "body" in damage:  # no usable body to evaluate a 304 against: fetch unconditionally
+        assert recorded.server.request_count == requests_before + 1
+        assert recorded.server.last_request.header("If-None-Match") is None
+    # That check wrote a good row over the bad one: nothing to report any more.
+    again = recorded.run("status", *args)
+    assert again.code == 0 and "cannot be read" not in again.err, again
+    assert "source apple: last poll" in again.out
+
+
 def test_a_readonly_postgres_store_reads_and_the_server_refuses_its_writes(pg_dsn: str) -> None:
     from statuswatch.store import StoreUnwritable
     from statuswatch.store.postgres import PostgresStore

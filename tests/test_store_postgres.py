@@ -29,6 +29,7 @@ from statuswatch.store import (
 from statuswatch.store.copy import _columns, _tables, table_counts
 from statuswatch.store.postgres import SCHEMA_VERSION, PostgresStore
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
+from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer
 from tests.pgcluster import PASSWORD, PgCluster
 
@@ -57,14 +58,7 @@ def _transition(at: datetime, to_state: State = State.OUTAGE) -> Transition:
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("STATUSWATCH_", "PG"))}
-    return subprocess.run(
-        [sys.executable, "-m", "statuswatch", *args],
-        env={**base, "PYTHONPATH": str(ROOT), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_statuswatch(args, env={**base, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def _config(tmp_path: Path, text: str, name: str = "statuswatch.toml") -> str:

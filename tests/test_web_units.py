@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,6 +23,7 @@ from statuswatch.web import timeline
 from statuswatch.web.app import WebContext, build_app, parse_since
 from statuswatch.web.health import health
 from statuswatch.web.reader import Reading
+from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer
 from tests.webtools import maintenance_feed
 
@@ -134,14 +134,7 @@ def test_since_takes_an_age_a_time_or_all() -> None:
 def sw(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("STATUSWATCH_")}
     full.update(PYTHONPATH=str(ROOT), **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "statuswatch", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=full,
-        check=False,
-    )
+    return run_statuswatch(args, env=full)
 
 
 @pytest.fixture

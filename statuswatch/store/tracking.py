@@ -106,9 +106,13 @@ class TrackingMixin(Backend):
             (source,),
         ).fetchone()
         if row is not None:
-            health = SourceHealth(
-                last_success=dt(row[0]), first_failure=dt(row[1]), down=bool(row[2])
-            )
+            try:
+                health = SourceHealth(
+                    last_success=dt(row[0]), first_failure=dt(row[1]), down=bool(int(row[2]))
+                )
+            except UNDECODABLE as error:
+                # As if never polled: the next poll writes a good row over it.
+                self._undecodable(f"the poll record of source {source}", error)
         announced = frozenset(
             key for (key,) in db.execute("SELECT key FROM planned_seen WHERE source = ?", (source,))
         )
@@ -184,9 +188,14 @@ class TrackingMixin(Backend):
         return result
 
     def source_statuses(self) -> dict[str, SourceStatus]:
-        return {
-            row[0]: SourceStatus(row[0], dt(row[1]), dt(row[2]), row[3], bool(row[4]))
-            for row in self._reader().execute(
-                "SELECT source, last_poll, last_success, last_error, down FROM source_state"
-            )
-        }
+        statuses: dict[str, SourceStatus] = {}
+        for row in self._reader().execute(
+            "SELECT source, last_poll, last_success, last_error, down FROM source_state"
+        ):
+            try:
+                statuses[row[0]] = SourceStatus(
+                    row[0], dt(row[1]), dt(row[2]), row[3], bool(int(row[4]))
+                )
+            except UNDECODABLE as error:
+                self._undecodable(f"the poll record of source {row[0]}", error)
+        return statuses

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 
 from statuswatch.sources.http import Validators
-from statuswatch.store.backend import Backend
+from statuswatch.store.backend import UNDECODABLE, Backend
 from statuswatch.store.records import FeedCache
 from statuswatch.store.sql import Sql
 
@@ -38,11 +38,16 @@ class ValidatorsMixin(Backend):
         if row is None:
             return FeedCache()
         etag, last_modified, digest, body = row
-        feed = FeedCache(
-            validators=Validators(etag=etag, last_modified=last_modified),
-            body_hash=digest,
-            body=None if body is None else zlib.decompress(bytes(body)),
-        )
+        try:
+            feed = FeedCache(
+                validators=Validators(etag=etag, last_modified=last_modified),
+                body_hash=digest,
+                body=None if body is None else zlib.decompress(bytes(body)),
+            )
+        except (zlib.error, *UNDECODABLE) as error:
+            # No validators: the next fetch is unconditional and its answer replaces the row.
+            self._undecodable(f"the stored feed body of source {source}", error)
+            return FeedCache()
         if counter is not None:
             self._memo[("feed", source)] = (counter, feed)
         return feed
