@@ -1,4 +1,6 @@
-"""The `statuswatch` command line.
+"""The `statuswatch` command line: the parser, the dispatch to each command's module
+(cli_check.py, cli_status.py, cli_history.py, cli_outbox.py, cli_config.py, cli_store.py,
+cli_services.py, cli_policy.py) and the mapping of failures to exit codes.
 
 Every expected failure ends as one sentence on stderr and a documented exit code; a
 traceback appears only with --debug. Heavy modules are imported inside the command
@@ -8,38 +10,26 @@ that needs them, because `check` is started by a timer every few minutes.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from statuswatch import __version__
-from statuswatch.cli_common import (  # noqa: F401 (re-exported for tests and tools)
+from statuswatch.cli_common import (
     EXIT_CANTCREAT,
     EXIT_CONFIG,
-    EXIT_GIVEN_UP,
-    EXIT_OK,
     EXIT_PIPE,
     EXIT_SOFTWARE,
     EXIT_TEMPFAIL,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
-    OPENED_STATE_DIRS,
     UsageError,
     _hand_back_state_dirs,
-    _install_redactor,
-    emit,
-    http_client,
-    load,
-    open_store,
 )
-
-if TYPE_CHECKING:
-    from statuswatch.config import Settings
-    from statuswatch.store import Store
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -278,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(args, option):
             setattr(args, option, default)
     _configure_logging(args)
-    handler = COMMANDS[args.command]
+    handler = command_handler(args.command)
     try:
         _use_credentials_dir(args)
         try:
@@ -407,559 +397,28 @@ def _configure_logging(args: argparse.Namespace) -> None:
         raise SystemExit(EXIT_CONFIG) from None
 
 
-# -- commands --------------------------------------------------------------------------
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    from statuswatch import output
-    from statuswatch.clock import system_clock
-    from statuswatch.monitor import Monitor, missing_names
-
-    cache: list[Any] = []
-    settings = load(args, cache)
-    clock = system_clock()
-    store = open_store(settings)
-    try:
-        if cache and cache[0].settings is None:
-            from statuswatch.settings_cache import save
-
-            save(cache[0], settings)  # after open_store: the state directory exists now
-        with store.cycle_lock(wait=settings.lock_wait):
-            monitor = Monitor(settings, store, http_client(), clock)
-            monitor.summarised = True
-            monitor.recipients.validate()
-
-            async def cycle() -> Any:
-                async with monitor.client:
-                    return await monitor.run_cycle()
-
-            report = asyncio.run(cycle())
-            report.given_up = store.dead_by_subscriber()  # after delivery: what is left
-        export_failed = _export_after_check(store, settings, clock())
-    finally:
-        store.close()
-
-    problems = missing_names(report.sources)
-    failures = [o for o in report.sources if not o.ok]
-    if args.nagios:
-        code, line = output.nagios_check(report)
-        print(line)
-        return code
-    if args.json:
-        print(output.dumps(output.json_check(report)))
-    else:
-        emit(output.human_check(report, args.quiet, settings.timezone))
-    for outcome in failures:
-        print(f"statuswatch: {outcome.config.name}: {outcome.error}", file=sys.stderr)
-    for problem in problems:
-        print(f"statuswatch: config: {problem}", file=sys.stderr)
-    deliveries = report.deliveries
-    if deliveries is not None:
-        for line in deliveries.summary_lines():
-            print(f"statuswatch: {line}", file=sys.stderr)
-    if problems or (deliveries is not None and deliveries.problems):
-        return EXIT_CONFIG
-    if export_failed:
-        return EXIT_CANTCREAT
-    if report.given_up:
-        failed = deliveries.failures if deliveries is not None else []
-        line = given_up_line(report.given_up, failed[-1] if failed else None)
-        print(f"statuswatch: {line}", file=sys.stderr)
-    if failures:
-        return EXIT_UNAVAILABLE
-    if report.given_up:
-        return EXIT_GIVEN_UP
-    if deliveries is not None and deliveries.pending:
-        return EXIT_TEMPFAIL
-    return EXIT_OK
-
-
-def given_up_line(given_up: dict[str, int], reason: str | None = None) -> str:
-    """DESIGN §4: a given-up notification stays visible until someone acts."""
-    who = ", ".join(f"{name} ({count})" for name, count in sorted(given_up.items()))
-    why = f" (last error: {reason})" if reason else ""
-    return (
-        f"{sum(given_up.values())} notification(s) were given up and nobody has retried or "
-        f"dropped them: {who}{why}; `statuswatch outbox` shows why, "
-        "`statuswatch outbox retry ID` "
-        "sends one now, `statuswatch outbox drop ID` forgets it"
-    )
-
-
-def _export_after_check(store: Store, settings: Settings, now: Any) -> bool:
-    """`[export] dir`: refresh the static pages after the cycle. True if that failed."""
-    if settings.export is None:
-        return False
-    from statuswatch.web.export import ExportError, export_site
-
-    try:
-        export_site(store, settings, now, Path(settings.export.dir).expanduser())
-    except ExportError as error:
-        print(f"statuswatch: {error}", file=sys.stderr)
-        return True
-    return False
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from statuswatch.clock import system_clock
-    from statuswatch.web.export import export_site
-
-    settings = load(args)
-    if args.dir is None and settings.export is None:
-        raise UsageError("say where to write: `statuswatch export DIR`, or set [export] dir")
-    folder = Path(args.dir) if args.dir else Path(settings.export.dir)  # type: ignore[union-attr]
-    store = open_store(settings, readonly=True)
-    try:
-        written = export_site(store, settings, system_clock()(), folder.expanduser())
-    finally:
-        store.close()
-    print(f"wrote {len(written)} file(s) to {folder}")
-    return EXIT_OK
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from statuswatch.daemon import run_daemon
-
-    return run_daemon(args, lambda a: load(a, aside=True), open_store)
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from statuswatch import output
-
-    settings = load(args)
-    store = open_store(settings, readonly=True)
-    try:
-        states = store.service_states()
-        sources = store.source_statuses()
-        counts = store.outbox_counts()
-        leader = store.leader_info()
-        location = store.location
-        from statuswatch.clock import system_clock
-
-        silences = store.active_silences(system_clock()())
-    finally:
-        store.close()
-    if args.json:
-        print(
-            output.dumps(
-                {
-                    "state": location,
-                    "sources": [
-                        {
-                            "name": name,
-                            "last_poll": _iso(status.last_poll),
-                            "last_success": _iso(status.last_success),
-                            "last_error": status.last_error,
-                            "down": status.down,
-                        }
-                        for name, status in sources.items()
-                    ],
-                    "services": [
-                        {
-                            "source": source,
-                            "name": track.service,
-                            "state": None if track.state is None else str(track.state),
-                            "since": _iso(track.since),
-                        }
-                        for source, track in states
-                    ],
-                    "outbox": counts,
-                    "active_silences": [silence.id for silence in silences],
-                    **({} if leader is None else {"leader": _leader_json(leader)}),
-                }
-            )
-        )
-        return EXIT_OK
-    for line in status_lines(settings, states, sources):
-        print(line)
-    if counts["pending"] or counts["dead"] or counts["sending"]:
-        print(
-            f"outbox: {counts['pending'] + counts['sending']} waiting, {counts['dead']} given up "
-            "(see `statuswatch outbox`)"
-        )
-    if silences:
-        muted = ", ".join(
-            f"{silence.id} ({silence.service or silence.subscriber or silence.kind})"
-            for silence in silences
-        )
-        print(f"silences active: {muted} (see `statuswatch silence list`)")
-    if leader is not None:
-        print(_leader_line(leader))
-    print(f"state: {location}")
-    return EXIT_OK
-
-
-def status_lines(settings: Settings, states: Sequence[Any], sources: dict[str, Any]) -> list[str]:
-    """`status` on a terminal: every watched service (also those with nothing recorded),
-    then each source's health."""
-    from statuswatch import output
-
-    rows: list[tuple[str, str, str]] = []
-    seen = set()
-    for source, track in states:
-        seen.add((source, track.service))
-        if track.state is not None:
-            rows.append((track.service, str(track.state), f"since {output.when(track.since)}"))
-        elif track.candidate is not None:  # confirm > 1: seen, not yet confirmed
-            rows.append(
-                (
-                    track.service,
-                    "unconfirmed",
-                    f"{track.candidate} seen in {track.streak} poll(s) since "
-                    f"{output.when(track.candidate_since)}, confirmed after {settings.confirm}",
-                )
-            )
-        else:
-            rows.append((track.service, "no data", "not confirmed yet"))
-    for config in settings.sources:
-        for name in config.watched or ():
-            if (config.name, name) not in seen:
-                rows.append((name, "no data", "nothing recorded yet: run `statuswatch check`"))
-    width = max([len(name) for name, _, _ in rows] + [20])
-    lines = [output.service_line(name, state, detail, width) for name, state, detail in rows]
-    for name, status in sources.items():
-        health = f"last error: {status.last_error}" if status.last_error else "ok"
-        lines.append(
-            f"source {name}: last poll {output.when(status.last_poll)}, last success "
-            f"{output.when(status.last_success)} ({health})"
-        )
-    if not states and not sources:
-        lines.append("Nothing recorded yet: run `statuswatch check` first.")
-    return lines
-
-
-def _leader_json(leader: Any) -> dict[str, object]:
-    return {
-        "node": leader.node,
-        "since": _iso(leader.since),
-        "epoch": leader.epoch,
-        "last_node": leader.last_node,
-    }
-
-
-def _leader_line(leader: Any) -> str:
-    """Two machines (DESIGN §5): which node polls, and since when."""
-    from statuswatch import output
-
-    if leader.node is None:
-        last = f" (the last was {leader.last_node})" if leader.last_node else ""
-        return f"leader: none right now{last}; a standing-by node takes over within seconds"
-    since = f" since {output.when(leader.since)}" if leader.since else ""
-    return f"leader: {leader.node}{since} (lead taken {leader.epoch} time(s) in all)"
-
-
-def _iso(moment: Any) -> str | None:
-    from statuswatch.model import format_utc
-
-    return None if moment is None else format_utc(moment)
-
-
-def cmd_services(args: argparse.Namespace) -> int:
-    from statuswatch.cli_services import cmd_services as list_services
-    from statuswatch.clock import system_clock
-
-    settings = load(args)
-    return list_services(args, settings, int(system_clock()().timestamp() * 1000))
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
-    from statuswatch import output
-    from statuswatch.clock import system_clock
-    from statuswatch.config import parse_duration
-
-    settings = load(args)
-    since = None
-    if args.since != "all":
-        try:
-            since = system_clock()() - timedelta(seconds=parse_duration(args.since))
-        except ValueError as error:
-            raise UsageError(f"--since: {error}") from None
-    store = open_store(settings, readonly=True)
-    try:
-        transitions = store.transitions(since=since, service=args.service)
-        silenced = store.silenced_subscribers()
-        location = store.location
-    finally:
-        store.close()
-    if args.json:
-        from statuswatch.views import transition_item
-
-        emit([output.dumps(transition_item(t)) for t in transitions])
-    elif transitions:
-        emit(output.history_lines(transitions, settings.timezone, silenced))
-        print(f"# state: {location}")
-    else:
-        print(f"No transitions recorded in that period (state: {location}).")
-    return EXIT_OK
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    from statuswatch.output import dumps
-    from statuswatch.replay import collect, replay
-
-    if args.confirm < 1:
-        raise UsageError("--confirm must be 1 or more")
-    files = collect(Path(path) for path in args.paths)
-    if not files:
-        raise UsageError("no snapshot files found in " + ", ".join(args.paths))
-    out = sys.stdout
-    for item, transitions, error in replay(files, args.service, args.confirm):
-        if error is not None:
-            print(f"statuswatch: {item.path.name}: {error} (counted as no data)", file=sys.stderr)
-        for transition in transitions:
-            out.write(dumps(transition.to_json()) + "\n")
-    return EXIT_OK
-
-
-def cmd_notify_test(args: argparse.Namespace) -> int:
-    from statuswatch.clock import system_clock
-    from statuswatch.errors import ConfigError
-    from statuswatch.notify.testsend import send_test
-
-    settings = load(args)
-    subscribers = [s for s in settings.subscribers if args.subscriber in (None, s.name)]
-    if not subscribers:
-        if args.subscriber:
-            names = ", ".join(s.name for s in settings.subscribers) or "none"
-            raise ConfigError(f"no subscriber is named {args.subscriber!r} (configured: {names})")
-        raise ConfigError(
-            "no subscribers are configured; add a [[subscribers]] section (see config.example.toml)"
-        )
-    results = asyncio.run(send_test(settings, subscribers, args.kind, args.service, system_clock()))
-    failed = 0
-    for result in results:
-        if result.ok:
-            print(f"sent    {result.subscriber}  {result.target}")
-        else:
-            failed += 1
-            print(f"FAILED  {result.subscriber}  {result.target}: {result.error}")
-    return EXIT_OK if failed == 0 else EXIT_GIVEN_UP
-
-
-def _retry_now(settings: Settings, store: Store, row_id: int | None) -> int:
-    """`outbox retry`: deliver now, under the same claims as `check` and `run` (a running
-    daemon never sends the row too), and say per row what happened."""
-    from statuswatch.clock import system_clock
-    from statuswatch.monitor import status_pages
-    from statuswatch.notify.claims import release_orphans
-    from statuswatch.notify.deliver import Deliverer
-    from statuswatch.notify.recipients import Recipients
-
-    clock = system_clock()
-    if row_id is not None:
-        status = store.outbox_status(row_id)
-        if status is None:
-            raise UsageError(f"there is no outbox row {row_id}; `statuswatch outbox` lists them")
-        if status == "sent":
-            raise UsageError(f"outbox row {row_id} was already delivered")
-        if status == "silenced":
-            raise UsageError(f"outbox row {row_id} is silenced: it is never sent")
-    release_orphans(store)
-    ids = (
-        [row_id]
-        if row_id is not None
-        else [row.id for row in store.outbox_rows(("pending", "dead"))]
-    )
-    if not ids:
-        print("Nothing to retry: no notification is waiting or given up.")
-        return EXIT_OK
-    for one in ids:
-        store.retry(one, clock())
-    recipients = Recipients(settings)
-    deliverer = Deliverer(
-        settings, store, clock, recipients, status_pages=status_pages(settings), summarised=True
-    )
-    report = asyncio.run(deliverer.deliver_due(only=set(ids)))
-    seen = {outcome.row_id for outcome in report.outcomes}
-    words = {
-        "sent": "sent",
-        "retrying": "FAILED (will be retried)",
-        "dead": "FAILED (given up)",
-        "skipped": "busy (another statuswatch process is delivering it)",
-        "held": "held (quiet hours)",
-        "silenced": "silenced",
-    }
-    for outcome in sorted(report.outcomes, key=lambda o: o.row_id):
-        line = f"{outcome.row_id:>5}  {words.get(outcome.status, outcome.status)}  "
-        line += f"{outcome.subscriber}  {outcome.target}"
-        if outcome.error and outcome.status in ("retrying", "dead"):
-            line += f": {outcome.error}"
-        print(line)
-    for missing in sorted(set(ids) - seen):
-        print(f"{missing:>5}  busy (another statuswatch process is delivering it)")
-    for problem in dict.fromkeys(report.problems):
-        print(f"statuswatch: {problem}", file=sys.stderr)
-    statuses = [outcome.status for outcome in report.outcomes]
-    if any(status in ("retrying", "dead") for status in statuses):
-        return EXIT_GIVEN_UP
-    if set(ids) - seen or "skipped" in statuses:
-        return EXIT_TEMPFAIL
-    return EXIT_OK
-
-
-def cmd_outbox(args: argparse.Namespace) -> int:
-    from statuswatch import output
-
-    settings = load(args)
-    store = open_store(settings, readonly=args.action == "list")
-    try:
-        if args.action == "retry":
-            if args.id is None and not args.all:
-                raise UsageError(
-                    "say which row to retry: `outbox retry ID` or `outbox retry --all`"
-                )
-            return _retry_now(settings, store, None if args.all else args.id)
-        if args.action == "drop":
-            if args.id is None:
-                raise UsageError("say which row to drop: `outbox drop ID`")
-            dropped = store.drop(args.id)
-            if not dropped:
-                raise UsageError(f"there is no pending or dead outbox row {args.id}")
-            print(f"dropped row {args.id}; it will not be delivered.")
-            return EXIT_OK
-        rows = store.outbox_rows(("pending", "sending", "dead", "silenced"))
-        location = store.location
-    finally:
-        store.close()
-    if args.json:
-        print(output.dumps([_outbox_json(row) for row in rows]))
-        return EXIT_OK
-    if not rows:
-        print(f"The outbox is empty: every notification was delivered (state: {location}).")
-        return EXIT_OK
-    table = [
-        ("ID", "STATUS", "SUBSCRIBER", "TARGET", "KIND", "SERVICE", "TRIES", "NEXT", "LAST ERROR")
-    ]
-    for row in rows:
-        table.append(
-            (
-                str(row.id),
-                row.status,
-                row.subscriber,
-                row.target_label,
-                str(row.transition.kind),
-                row.transition.service or "-",
-                str(row.attempts),
-                "-" if row.status in ("dead", "silenced") else output.when(row.next_attempt_at),
-                row.last_error or "",
-            )
-        )
-    emit(output.table(table))
-    print(f"# state: {location}")
-    return EXIT_OK
-
-
-def _outbox_json(row: Any) -> dict[str, object]:
-    return {
-        "id": row.id,
-        "status": row.status,
-        "subscriber": row.subscriber,
-        "target": row.target_label,
-        "kind": str(row.transition.kind),
-        "service": row.transition.service,
-        "attempts": row.attempts,
-        "created_at": _iso(row.created_at),
-        "next_attempt_at": _iso(row.next_attempt_at),
-        "held_until": _iso(row.held_until),
-        "silence": row.silence_id,
-        "last_error": row.last_error,
-        "transition": row.transition.to_json(),
-    }
-
-
-def cmd_config(args: argparse.Namespace) -> int:
-    from statuswatch.config import find_config_file
-
-    path = find_config_file(args.config)
-    settings = load(args)
-    if args.action == "check":
-        from statuswatch.notify.deliver import validate_subscribers
-
-        validate_subscribers(settings)
-        from statuswatch.cli_config import check_names_live
-
-        live = check_names_live(settings)
-        for note in live.notes:
-            print(f"statuswatch: note: {note}", file=sys.stderr)
-        if live.problems:
-            from statuswatch.config import ConfigError
-
-            raise ConfigError(f"{path or 'built-in defaults'}: {live.problems[0]}")
-        where = str(path) if path else "built-in defaults (no config file found)"
-        services = sum(len(s.services) for s in settings.sources)
-        print(
-            f"{where}: OK — {len(settings.sources)} source(s), {services} watched name(s), "
-            f"{len(settings.subscribers)} subscriber(s)"
-        )
-        return EXIT_OK
-    from statuswatch.config import public_view
-
-    print(f"# resolved from {path or 'built-in defaults'} and STATUSWATCH_* variables")
-    print(public_view(settings))
-    if settings.database is None and settings.database_file is None and not settings.state_dir:
-        from statuswatch.store import default_state_dir
-
-        # Not set anywhere: say which directory commands will use here and now.
-        print(f"# state directory in effect: {default_state_dir()}")
-    return EXIT_OK
-
-
-def cmd_store(args: argparse.Namespace) -> int:
-    from statuswatch.store.copy import copy_store
-
-    source = _open_location(args.copy_from, must_exist=True)
-    try:
-        target = _open_location(args.copy_to, must_exist=False)
-        try:
-            with source.cycle_lock(), target.cycle_lock(wait=0):
-                copied = copy_store(source, target)
-        finally:
-            target.close()
-    finally:
-        source.close()
-    summary = ", ".join(f"{count} {table}" for table, count in copied.items())
-    print(f"copied {summary} from {source.location} to {target.location}")
-    return EXIT_OK
-
-
-def _open_location(text: str, *, must_exist: bool) -> Store:
-    """`store copy`'s ends: a postgresql:// URL, or a state directory / its database."""
-    from statuswatch.store import DB_NAME, SqliteStore
-
-    if text.startswith(("postgresql://", "postgres://")):
-        from statuswatch.secrets import redact_dsn
-        from statuswatch.store.postgres import PostgresStore
-
-        redact_dsn(text)
-        return PostgresStore.open(text)
-    path = Path(text).expanduser()
-    if path.name == DB_NAME or path.is_file():
-        path = path.parent
-    if must_exist and not (path / DB_NAME).is_file():
-        raise UsageError(f"there is no statuswatch database ({DB_NAME}) in {path}")
-    return SqliteStore.open(path)
-
-
-def _policy_command(name: str, args: argparse.Namespace) -> int:
-    from statuswatch import cli_policy
-
-    return int(getattr(cli_policy, name)(args))
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "check": cmd_check,
-    "run": cmd_run,
-    "status": cmd_status,
-    "services": cmd_services,
-    "history": cmd_history,
-    "replay": cmd_replay,
-    "notify-test": cmd_notify_test,
-    "outbox": cmd_outbox,
-    "config": cmd_config,
-    "export": cmd_export,
-    "store": cmd_store,
-    "silence": lambda args: _policy_command("cmd_silence", args),
-    "wait": lambda args: _policy_command("cmd_wait", args),
+# Each command's module is imported only when that command runs: `check` is started by a
+# timer every few minutes and should not pay for the others.
+COMMANDS: dict[str, str] = {
+    "check": "statuswatch.cli_check:cmd_check",
+    "run": "statuswatch.cli_check:cmd_run",
+    "export": "statuswatch.cli_check:cmd_export",
+    "status": "statuswatch.cli_status:cmd_status",
+    "services": "statuswatch.cli_services:cmd_services",
+    "history": "statuswatch.cli_history:cmd_history",
+    "replay": "statuswatch.cli_history:cmd_replay",
+    "notify-test": "statuswatch.cli_outbox:cmd_notify_test",
+    "outbox": "statuswatch.cli_outbox:cmd_outbox",
+    "config": "statuswatch.cli_config:cmd_config",
+    "store": "statuswatch.cli_store:cmd_store",
+    "silence": "statuswatch.cli_policy:cmd_silence",
+    "wait": "statuswatch.cli_policy:cmd_wait",
 }
+
+
+def command_handler(command: str) -> Callable[[argparse.Namespace], int]:
+    module, _, function = COMMANDS[command].partition(":")
+    handler: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(module), function
+    )
+    return handler

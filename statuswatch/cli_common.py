@@ -1,6 +1,7 @@
 """What every `statuswatch` command shares: the exit codes (DESIGN §9), finding and loading
 the config, opening the store, and printing. cli.py and the command modules beside it
-(cli_policy.py, cli_services.py, cli_config.py) import from here, never from each other."""
+(cli_check.py, cli_status.py, cli_history.py, cli_outbox.py, cli_config.py, cli_store.py,
+cli_services.py, cli_policy.py) import from here, never from each other."""
 
 from __future__ import annotations
 
@@ -131,3 +132,10 @@ def http_client() -> Any:
 def emit(lines: Sequence[str], stream: Any = None) -> None:
     if lines:
         print("\n".join(lines), file=stream or sys.stdout)
+
+
+def iso(moment: Any) -> str | None:
+    """A time in the --json outputs: ISO-8601 UTC, or null."""
+    from statuswatch.model import format_utc
+
+    return None if moment is None else format_utc(moment)

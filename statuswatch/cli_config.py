@@ -5,9 +5,13 @@ check still counts."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from statuswatch.cli_common import EXIT_OK, load
 
 if TYPE_CHECKING:
     from statuswatch.config import Settings
@@ -60,3 +64,38 @@ def check_names_live(settings: Settings) -> LiveCheck:
 
     asyncio.run(run())
     return result
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from statuswatch.config import find_config_file
+
+    path = find_config_file(args.config)
+    settings = load(args)
+    if args.action == "check":
+        from statuswatch.notify.deliver import validate_subscribers
+
+        validate_subscribers(settings)
+        live = check_names_live(settings)
+        for note in live.notes:
+            print(f"statuswatch: note: {note}", file=sys.stderr)
+        if live.problems:
+            from statuswatch.config import ConfigError
+
+            raise ConfigError(f"{path or 'built-in defaults'}: {live.problems[0]}")
+        where = str(path) if path else "built-in defaults (no config file found)"
+        services = sum(len(s.services) for s in settings.sources)
+        print(
+            f"{where}: OK — {len(settings.sources)} source(s), {services} watched name(s), "
+            f"{len(settings.subscribers)} subscriber(s)"
+        )
+        return EXIT_OK
+    from statuswatch.config import public_view
+
+    print(f"# resolved from {path or 'built-in defaults'} and STATUSWATCH_* variables")
+    print(public_view(settings))
+    if settings.database is None and settings.database_file is None and not settings.state_dir:
+        from statuswatch.store import default_state_dir
+
+        # Not set anywhere: say which directory commands will use here and now.
+        print(f"# state directory in effect: {default_state_dir()}")
+    return EXIT_OK

@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from statuswatch.cli_common import load
+
 if TYPE_CHECKING:
     from statuswatch.config import Settings, SourceConfig
     from statuswatch.model import Snapshot
@@ -114,7 +116,7 @@ def render(listings: list[Listing]) -> list[str]:
     return lines
 
 
-def cmd_services(args: argparse.Namespace, settings: Settings, now_ms: int) -> int:
+def list_services(args: argparse.Namespace, settings: Settings, now_ms: int) -> int:
     from statuswatch.output import dumps
 
     listings = asyncio.run(_fetch_all(settings, sources_to_list(settings, args), now_ms))
@@ -141,3 +143,10 @@ def cmd_services(args: argparse.Namespace, settings: Settings, now_ms: int) -> i
     for listing in failed:
         print(f"statuswatch: {listing.source.name}: {listing.error}", file=sys.stderr)
     return 69 if failed else 0
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    from statuswatch.clock import system_clock
+
+    settings = load(args)
+    return list_services(args, settings, int(system_clock()().timestamp() * 1000))
