@@ -71,7 +71,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"statuswatch: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Global options that take a value (skipped when looking for the command's name).
+_VALUED = ("--config", "--state-dir", "--credentials-dir", "--log-level")
+
+
+def named_command(argv: Sequence[str]) -> str | None:
+    """The subcommand `argv` names, when that is plain to see (global options before it
+    are known ones, no --help or --version); None otherwise. A timer's `check` then builds
+    the parser of `check` alone, not those of every command."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in _VALUED:
+            index += 2
+            continue
+        if word.split("=", 1)[0] in _VALUED or word == "--debug":
+            index += 1
+            continue
+        return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only` (a name from COMMANDS), the parser of that
+    command alone, as parse_args() would use it (`--help` of the whole program is then
+    not complete: main() passes `only` when the command is plain, see named_command)."""
     # SUPPRESS: a subcommand's copy of an option must not reset what was given before it.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument(
@@ -111,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     def command(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if only is not None and name != only:
+            return argparse.ArgumentParser(add_help=False)  # not registered: never parses
         return commands.add_parser(
             name,
             help=help_text,
@@ -148,9 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
         "List the services of the configured feeds (fetched now) with their state, to choose "
         "what to watch; --feed/--locale/--url ask another feed.",
     )
-    from statuswatch.cli_services import add_arguments as add_services_arguments
+    if only in (None, "services"):
+        from statuswatch.cli_services import add_arguments as add_services_arguments
 
-    add_services_arguments(services)
+        add_services_arguments(services)
 
     history = command("history", "Show recorded transitions.")
     history.add_argument("--service", metavar="NAME")
@@ -255,15 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DSN",
         help="an empty PostgreSQL database (postgresql://…) or an empty state directory",
     )
-    from statuswatch.cli_policy import add_commands
+    if only is None or COMMANDS[only].startswith("statuswatch.cli_policy:"):
+        from statuswatch.cli_policy import add_commands
 
-    add_commands(command, common)
+        add_commands(command, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(named_command(words))
+    args = parser.parse_args(words)
     for option, default in GLOBAL_DEFAULTS.items():
         if not hasattr(args, option):
             setattr(args, option, default)

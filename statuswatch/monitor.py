@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from statuswatch.clock import Clock
-from statuswatch.describe import describe_transition
 from statuswatch.evaluate import Evaluator
 from statuswatch.model import Observation, Poll, Snapshot, Transition, to_epoch_ms
 from statuswatch.notify.recipients import Recipients
@@ -231,8 +230,11 @@ class Monitor:
             self.queue_policies(outcome, after)
         for warning in outcome.warnings:
             log.warning("%s: %s", name, warning)
-        for transition in outcome.transitions:
-            log.info("%s", describe_transition(transition))
+        if outcome.transitions:
+            from statuswatch.describe import describe_transition  # times, zones: not on a 304
+
+            for transition in outcome.transitions:
+                log.info("%s", describe_transition(transition))
         return outcome
 
     def queue_policies(self, outcome: SourceOutcome, track: SourceTrack) -> int:

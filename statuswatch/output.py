@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from statuswatch import views
-from statuswatch.describe import describe_transition, stamp
 from statuswatch.model import State, Transition
 from statuswatch.monitor import CycleReport, SourceOutcome
 from statuswatch.tracker import ServiceTrack
+
+# views.py and describe.py (with the time-zone formatting) are imported where a line is
+# written: a quiet `check` that saw no change, the timer's usual run, writes none.
+if TYPE_CHECKING:
+    from statuswatch import views
 
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
 
@@ -30,6 +34,8 @@ def _watched_rows(outcome: SourceOutcome) -> list[tuple[str, State, ServiceTrack
 
 def source_view(outcome: SourceOutcome) -> views.SourceView:
     """A poll's outcome in the shape shared with the web surface (views.py)."""
+    from statuswatch import views
+
     track = outcome.track
     tracks = track.services if track else {}
     return views.SourceView(
@@ -46,9 +52,6 @@ def source_view(outcome: SourceOutcome) -> views.SourceView:
 
 def human_check(report: CycleReport, quiet: bool, timezone: str = "UTC") -> list[str]:
     """The state of each watched service, then each change, its times in `timezone`."""
-    from statuswatch.notify.timefmt import zone_or_utc
-
-    zone = zone_or_utc(timezone)
     lines: list[str] = []
     if not quiet:
         width = max(
@@ -58,8 +61,13 @@ def human_check(report: CycleReport, quiet: bool, timezone: str = "UTC") -> list
         for outcome in report.sources:
             for name, state, track in _watched_rows(outcome):
                 lines.append(service_line(name, str(state), _detail(state, track), width))
-    for transition in report.transitions:
-        lines.append(f"→ {describe_transition(transition, zone=zone)}")
+    if report.transitions:
+        from statuswatch.describe import describe_transition
+        from statuswatch.notify.timefmt import zone_or_utc
+
+        zone = zone_or_utc(timezone)
+        for transition in report.transitions:
+            lines.append(f"→ {describe_transition(transition, zone=zone)}")
     return lines
 
 
@@ -75,6 +83,8 @@ def _detail(state: State, track: ServiceTrack | None) -> str:
 
 
 def json_check(report: CycleReport) -> dict[str, object]:
+    from statuswatch import views
+
     deliveries = report.deliveries
     return views.status_document(
         report.at,
@@ -132,6 +142,7 @@ def history_lines(
     """One line per transition: when (in `timezone`), source, kind, what changed, and
     Apple's messageId when an event caused it; `silenced` (transition id -> subscribers)
     marks the notifications a silence kept back (DESIGN §4a)."""
+    from statuswatch.describe import describe_transition, stamp
     from statuswatch.notify.timefmt import zone_or_utc
 
     zone = zone_or_utc(timezone)

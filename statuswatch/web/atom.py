@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import tzinfo
 from xml.etree import ElementTree as ET
 
+from statuswatch.describe import describe_transition
 from statuswatch.model import Transition, format_utc
-from statuswatch.monitor import describe_transition
 from statuswatch.sources.apple import STATUS_PAGES
 from statuswatch.web.page import STATE_WORDS, clean, clean_line
 from statuswatch.web.reader import Reading
