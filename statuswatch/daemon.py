@@ -253,10 +253,8 @@ class Daemon:
         role = self.election.describe() if self.election is not None else None
         given_up: dict[str, int] = {}
         try:
-            counts = self.store.outbox_counts()
-            pending = counts["pending"]
-            if counts.get("dead"):
-                given_up = self.store.dead_by_subscriber()
+            pending = self.store.pending_count()
+            given_up = self.store.dead_by_subscriber()
         except StoreError:
             pending = 0
         self.notifier.status(status_line(self.outcomes, pending, role, given_up))
@@ -380,10 +378,11 @@ class Daemon:
             report = await self.monitor.deliver_due()
         finally:
             self.delivering -= 1
-        if report is not None:
-            self.stats.delivered(report.sent, report.dead)
-            for line in report.problems:
-                log.error("%s", line)
+        if report is None:
+            return  # the outbox had nothing pending or sending: no wake-up to arm
+        self.stats.delivered(report.sent, report.dead)
+        for line in report.problems:
+            log.error("%s", line)
         due = self.store.next_due()
         if due is not None:
             self._arm_delivery(due)

@@ -299,12 +299,17 @@ class Monitor:
         First gives back at once the rows claimed by processes of this host that died
         (notify/claims.py), so they are due now instead of after their claim's timeout.
         """
-        from statuswatch.notify.claims import release_orphans
-
-        release_orphans(self.store)
         next_due = self.store.next_due()
         if next_due is None:
+            # No row pending or sending (a claimed row counts as waiting for its claim to
+            # go stale): nothing to give back either. The daemon's poll ends here.
             return None
+        from statuswatch.notify.claims import release_orphans
+
+        if release_orphans(self.store):
+            next_due = self.store.next_due()
+            if next_due is None:
+                return None
         if next_due > self.clock():
             # Nothing to send yet, but rows wait for their back-off: `check` must say so
             # (exit 75), still without importing apprise.

@@ -221,6 +221,17 @@ class OutboxMixin(Backend):
                 "DELETE FROM outbox WHERE id = ? AND status IN ('pending', 'dead')", (row_id,)
             ).rowcount
 
+    def pending_count(self) -> int:
+        """Rows waiting to be sent. The daemon's status line asks after every poll: unlike
+        outbox_counts(), whose GROUP BY reads every row ever queued, this reads only the
+        pending ones (the outbox_due index)."""
+        row = (
+            self._reader()
+            .execute("SELECT count(*) FROM outbox WHERE status = 'pending'")
+            .fetchone()
+        )
+        return int(row[0]) if row else 0  # type: ignore[index]
+
     def outbox_counts(self) -> dict[str, int]:
         counts = {"pending": 0, "sending": 0, "dead": 0, "sent": 0, "silenced": 0}
         for status, count in self._reader().execute(

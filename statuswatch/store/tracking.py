@@ -139,9 +139,11 @@ class TrackingMixin(Backend):
         with their database ids. Only services whose tracked state changed are written.
         """
         stored: list[Transition] = []
-        counter = self.change_counter()
         feed_known = self._memo.get(("feed", source))
         with self.transaction() as db:
+            # Read under the write lock: every other commit came before it and none can
+            # come before ours, so what we write is the database at this counter.
+            counter = self.change_counter()
             _write_source(db, source, at, after.health, error)
             if feed is not None:
                 write_feed_cache(db, source, feed)
@@ -166,9 +168,9 @@ class TrackingMixin(Backend):
                 transition_id = insert_transition(db, transition)
                 stored.append(replace(transition, id=transition_id))
                 queue_rows(db, transition_id, entries, at)
-        # Keep what was written, for the next poll's reads, unless another connection
-        # committed meanwhile (the counter moved: read the database again then).
-        if counter is not None and self.change_counter() == counter:
+        # Keep what was written, for the next poll's reads (they compare the counter: a
+        # commit by another connection after ours moves it, and they read the database).
+        if counter is not None:
             if not announced:  # else old keys may have been forgotten: read them again
                 self._memo[("track", source)] = (counter, after)
             if feed is not None:
