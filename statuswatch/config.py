@@ -105,7 +105,7 @@ def _check_quiet_hours(value: str | None) -> str | None:
     """DESIGN §4a: "22:00-07:00" in the subscriber's zone; kept as text (it is cached)."""
     if value is None:
         return None
-    from statuswatch.notify.quiet import QuietWindow
+    from statuswatch.quiet import QuietWindow
 
     return str(QuietWindow.parse(value))
 
@@ -209,7 +209,7 @@ class SubscriberConfig(BaseModel):
             _check_timezone(self.timezone)
         for template in (self.title_template, self.body_template):
             if template is not None:
-                from statuswatch.notify.render import validate_template
+                from statuswatch.templates import validate_template
 
                 validate_template(template)
         return self
