@@ -89,7 +89,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             f"{len(settings.subscribers)} subscriber(s)"
         )
         return EXIT_OK
-    from statuswatch.config import public_view
+    from statuswatch.config_show import public_view
 
     print(f"# resolved from {path or 'built-in defaults'} and STATUSWATCH_* variables")
     print(public_view(settings))

@@ -139,6 +139,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if not rows:
         print(f"The outbox is empty: every notification was delivered (state: {location}).")
         return EXIT_OK
+    from statuswatch.notify.timefmt import zone_or_utc
+
+    zone = zone_or_utc(settings.timezone)
     table = [
         ("ID", "STATUS", "SUBSCRIBER", "TARGET", "KIND", "SERVICE", "TRIES", "NEXT", "LAST ERROR")
     ]
@@ -152,7 +155,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 str(row.transition.kind),
                 row.transition.service or "-",
                 str(row.attempts),
-                "-" if row.status in ("dead", "silenced") else output.when(row.next_attempt_at),
+                "-"
+                if row.status in ("dead", "silenced")
+                else output.when(row.next_attempt_at, zone),
                 row.last_error or "",
             )
         )

@@ -78,29 +78,34 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         print(f"silences active: {muted} (see `statuswatch silence list`)")
     if leader is not None:
-        print(_leader_line(leader))
+        print(_leader_line(leader, settings.timezone))
     print(f"state: {location}")
     return EXIT_OK
 
 
 def status_lines(settings: Settings, states: Sequence[Any], sources: dict[str, Any]) -> list[str]:
     """`status` on a terminal: every watched service (also those with nothing recorded),
-    then each source's health."""
+    then each source's health; times in the configured zone."""
     from statuswatch import output
+    from statuswatch.notify.timefmt import zone_or_utc
+
+    zone = zone_or_utc(settings.timezone)
 
     rows: list[tuple[str, str, str]] = []
     seen = set()
     for source, track in states:
         seen.add((source, track.service))
         if track.state is not None:
-            rows.append((track.service, str(track.state), f"since {output.when(track.since)}"))
+            since = output.when(track.since, zone)
+            rows.append((track.service, str(track.state), f"since {since}"))
         elif track.candidate is not None:  # confirm > 1: seen, not yet confirmed
             rows.append(
                 (
                     track.service,
                     "unconfirmed",
                     f"{track.candidate} seen in {track.streak} poll(s) since "
-                    f"{output.when(track.candidate_since)}, confirmed after {settings.confirm}",
+                    f"{output.when(track.candidate_since, zone)}, "
+                    f"confirmed after {settings.confirm}",
                 )
             )
         else:
@@ -114,8 +119,8 @@ def status_lines(settings: Settings, states: Sequence[Any], sources: dict[str, A
     for name, status in sources.items():
         health = f"last error: {status.last_error}" if status.last_error else "ok"
         lines.append(
-            f"source {name}: last poll {output.when(status.last_poll)}, last success "
-            f"{output.when(status.last_success)} ({health})"
+            f"source {name}: last poll {output.when(status.last_poll, zone)}, last success "
+            f"{output.when(status.last_success, zone)} ({health})"
         )
     if not states and not sources:
         lines.append("Nothing recorded yet: run `statuswatch check` first.")
@@ -131,12 +136,13 @@ def _leader_json(leader: Any) -> dict[str, object]:
     }
 
 
-def _leader_line(leader: Any) -> str:
+def _leader_line(leader: Any, timezone: str) -> str:
     """Two machines (DESIGN §5): which node polls, and since when."""
     from statuswatch import output
+    from statuswatch.notify.timefmt import zone_or_utc
 
     if leader.node is None:
         last = f" (the last was {leader.last_node})" if leader.last_node else ""
         return f"leader: none right now{last}; a standing-by node takes over within seconds"
-    since = f" since {output.when(leader.since)}" if leader.since else ""
+    since = f" since {output.when(leader.since, zone_or_utc(timezone))}" if leader.since else ""
     return f"leader: {leader.node}{since} (lead taken {leader.epoch} time(s) in all)"

@@ -46,7 +46,6 @@ from statuswatch.secrets import mask_url
 from statuswatch.settings_view import (
     check_database,
     database_dsn,
-    format_duration,
     source_watched,
     split_listen,
     subscriber_wants,
@@ -105,7 +104,7 @@ def _check_quiet_hours(value: str | None) -> str | None:
     """DESIGN §4a: "22:00-07:00" in the subscriber's zone; kept as text (it is cached)."""
     if value is None:
         return None
-    from statuswatch.notify.quiet import QuietWindow
+    from statuswatch.quiet import QuietWindow
 
     return str(QuietWindow.parse(value))
 
@@ -209,7 +208,7 @@ class SubscriberConfig(BaseModel):
             _check_timezone(self.timezone)
         for template in (self.title_template, self.body_template):
             if template is not None:
-                from statuswatch.notify.render import validate_template
+                from statuswatch.templates import validate_template
 
                 validate_template(template)
         return self
@@ -477,58 +476,3 @@ def _location_text(location: list[Any]) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
-
-
-def public_view(settings: Settings) -> str:
-    """The resolved settings as TOML-like text, with every URL masked."""
-    data = settings.model_dump(mode="json", exclude_none=True)
-    _durations_as_written(settings, data)
-    if "database" in data:
-        from statuswatch.secrets import mask_dsn
-
-        data["database"] = mask_dsn(data["database"])
-    for subscriber in data.get("subscribers", []):
-        subscriber["urls"] = [mask_url(url) for url in subscriber.get("urls", [])]
-    for key in ("url", "fail_url"):
-        if key in data.get("heartbeat", {}):
-            data["heartbeat"][key] = mask_url(data["heartbeat"][key])
-    lines = []
-    for key, value in data.items():
-        if key not in ("sources", "subscribers") and not isinstance(value, dict):
-            lines.append(f"{key} = {json_value(value)}")
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines.append(f"\n[{key}]")
-            lines.extend(f"{k} = {json_value(v)}" for k, v in value.items())
-    for section in ("sources", "subscribers"):
-        for item in data.get(section, []):
-            lines.append(f"\n[[{section}]]")
-            lines.extend(f"{key} = {json_value(value)}" for key, value in item.items())
-    return "\n".join(lines)
-
-
-def _durations_as_written(model: BaseModel, data: dict[str, Any]) -> None:
-    """Show durations as "30m", the way they are written, not as 1800.0 seconds."""
-    for name, info in type(model).model_fields.items():
-        if name not in data:
-            continue
-        value, dumped = getattr(model, name), data[name]
-        if "parse_duration" in repr(info.annotation) + repr(info.metadata):
-            if isinstance(dumped, int | float):
-                data[name] = format_duration(dumped)
-            elif isinstance(dumped, list):
-                data[name] = [
-                    format_duration(v) if isinstance(v, int | float) else v for v in dumped
-                ]
-        elif isinstance(value, BaseModel) and isinstance(dumped, dict):
-            _durations_as_written(value, dumped)
-        elif isinstance(value, list) and isinstance(dumped, list):
-            for item, item_data in zip(value, dumped, strict=False):
-                if isinstance(item, BaseModel) and isinstance(item_data, dict):
-                    _durations_as_written(item, item_data)
-
-
-def json_value(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)

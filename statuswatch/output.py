@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from statuswatch.model import State, Transition
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 NAGIOS_OK, NAGIOS_WARNING, NAGIOS_CRITICAL, NAGIOS_UNKNOWN = 0, 1, 2, 3
 
 
-def when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+def when(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    """A recorded time on a terminal, in the configured zone (`timezone`), with its name."""
+    return "-" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def service_line(name: str, state: str, detail: str, width: int = 28) -> str:
@@ -53,6 +54,11 @@ def source_view(outcome: SourceOutcome) -> views.SourceView:
 def human_check(report: CycleReport, quiet: bool, timezone: str = "UTC") -> list[str]:
     """The state of each watched service, then each change, its times in `timezone`."""
     lines: list[str] = []
+    if quiet and not report.transitions:
+        return lines  # the timer's usual run: no time zone to load, nothing to write
+    from statuswatch.notify.timefmt import zone_or_utc
+
+    zone = zone_or_utc(timezone)
     if not quiet:
         width = max(
             [len(name) for outcome in report.sources for name, _, _ in _watched_rows(outcome)]
@@ -60,26 +66,24 @@ def human_check(report: CycleReport, quiet: bool, timezone: str = "UTC") -> list
         )
         for outcome in report.sources:
             for name, state, track in _watched_rows(outcome):
-                lines.append(service_line(name, str(state), _detail(state, track), width))
+                lines.append(service_line(name, str(state), _detail(state, track, zone), width))
     if report.transitions:
         from statuswatch.describe import describe_transition
-        from statuswatch.notify.timefmt import zone_or_utc
 
-        zone = zone_or_utc(timezone)
         for transition in report.transitions:
             lines.append(f"→ {describe_transition(transition, zone=zone)}")
     return lines
 
 
-def _detail(state: State, track: ServiceTrack | None) -> str:
+def _detail(state: State, track: ServiceTrack | None, zone: tzinfo) -> str:
     if track is None or track.state is None:
         return "(not confirmed yet)" if state.is_known else "(no data yet)"
+    since = when(track.since, zone)
     if state == State.UNKNOWN:
-        return f"(no data this poll; last known {track.state} since {when(track.since)})"
+        return f"(no data this poll; last known {track.state} since {since})"
     if track.state != state:
-        confirmed = f"{track.state} since {when(track.since)}"
-        return f"(seen {track.streak}×, not confirmed yet; still {confirmed})"
-    return f"since {when(track.since)}"
+        return f"(seen {track.streak}×, not confirmed yet; still {track.state} since {since})"
+    return f"since {since}"
 
 
 def json_check(report: CycleReport) -> dict[str, object]:

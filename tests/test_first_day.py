@@ -386,3 +386,21 @@ def test_check_shows_a_scheduled_window_in_the_configured_zone(
         "(announced 2025-06-14 14:30 CEST)"
     ) in done.stdout.splitlines()
     assert "PDT" not in done.stdout  # never Apple's raw Pacific-time strings
+
+
+def test_since_and_poll_times_use_the_configured_zone_like_the_change_lines(
+    tmp_path: Path, feed: FeedServer
+) -> None:
+    cfg = config(
+        tmp_path / "c.toml",
+        ("apple", feed.url(), ["iCloud Backup"]),
+        extra='timezone = "Europe/Paris"',
+    )
+    done = run(tmp_path, "--config", str(cfg), "check")  # NOW is 12:30 UTC = 14:30 CEST
+    assert done.returncode == 0, done
+    assert "iCloud Backup        maintenance  since 2025-06-14 14:30 CEST" in done.stdout
+    status = run(tmp_path, "--config", str(cfg), "status")
+    assert status.returncode == 0, status
+    assert "since 2025-06-14 14:30 CEST" in status.stdout
+    assert "last poll 2025-06-14 14:30 CEST, last success 2025-06-14 14:30 CEST" in status.stdout
+    assert " UTC" not in status.stdout

@@ -18,7 +18,7 @@ from statuswatch.notify.policy import (
     screen,
     silence_matches,
 )
-from statuswatch.notify.quiet import Change, QuietWindow, fold
+from statuswatch.quiet import Change, QuietWindow, fold
 from statuswatch.tracker import ServiceTrack, planned_key
 
 PARIS = ZoneInfo("Europe/Paris")

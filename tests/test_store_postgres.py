@@ -27,7 +27,8 @@ from statuswatch.store import (
     StoreMisconfigured,
 )
 from statuswatch.store.copy import _columns, _tables, table_counts
-from statuswatch.store.postgres import SCHEMA_VERSION, PostgresStore
+from statuswatch.store.pg_schema import SCHEMA_VERSION
+from statuswatch.store.postgres import PostgresStore
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
 from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer

@@ -9,10 +9,10 @@ from datetime import datetime, tzinfo
 
 from statuswatch.model import Kind, State, Transition
 from statuswatch.notify.policytext import service_name
-from statuswatch.notify.quiet import Change, fold
 from statuswatch.notify.render import Message, render
 from statuswatch.notify.text import TITLE_MAX, cap, clean
 from statuswatch.notify.timefmt import local, utc, zone_or_utc
+from statuswatch.quiet import Change, fold
 
 
 def catch_up_text(

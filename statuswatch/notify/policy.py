@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from statuswatch.model import Event, Kind, Observation, State, Transition, from_epoch_ms
-from statuswatch.notify.quiet import QuietWindow
 from statuswatch.notify.timefmt import zone_or_utc
+from statuswatch.quiet import QuietWindow
 from statuswatch.tracker import planned_key
 
 

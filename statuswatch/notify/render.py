@@ -3,7 +3,7 @@
 Pure: no I/O, and no apprise import (it costs ~90 ms and rendering does not need it), so
 `statuswatch check` pays for apprise only when something is actually sent. Feed text is
 neutralised by notify/text.py, times are formatted by notify/timefmt.py and templates are
-checked by notify/templates.py; the names other modules import from here stay here.
+checked by statuswatch/templates.py; the names other modules import from here stay here.
 Bodies are plain text and are handed to apprise as NotifyFormat.TEXT, which escapes them
 for HTML and Markdown channels, so HTML in the feed is shown literally.
 """
@@ -16,12 +16,6 @@ from datetime import datetime, tzinfo
 
 from statuswatch.model import Event, Kind, State, Transition, format_utc
 from statuswatch.notify.samples import sample_transition
-from statuswatch.notify.templates import (
-    TEMPLATE_FIELDS,
-    TemplateError,
-    apply_template,
-    validate_template,
-)
 from statuswatch.notify.text import (
     APPLE_STATUS_PAGE,
     TITLE_MAX,
@@ -41,6 +35,12 @@ from statuswatch.notify.timefmt import (
     utc,
     validate_timezone,
     zone_or_utc,
+)
+from statuswatch.templates import (
+    TEMPLATE_FIELDS,
+    TemplateError,
+    apply_template,
+    validate_template,
 )
 
 __all__ = [
