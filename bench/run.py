@@ -700,6 +700,17 @@ class Bench:
         rss_end = result["rss"][str(plan.worker_polls)]
         rss_half = result["rss"][str(half)]
         growth = rss_end - rss_half
+        # What the daemon holds depends on where its settings were validated: in a child
+        # (the rule) or, when that child cannot run, in the daemon itself, pydantic and all
+        # (about 10 MB more). The worker loads them as `statuswatch run` does; say which.
+        held = (
+            "settings validated in a short-lived child and read from the cache, as "
+            "`statuswatch run` does: pydantic not loaded"
+            if not result["pydantic"]
+            else "pydantic LOADED: the settings could not be validated in a child here "
+            f"({result.get('aside', 'no cache entry')}), so this process validated them, "
+            "as the daemon would in the same place"
+        )
         return [
             Row(
                 f"CPU per poll, daemon cycle in process [{plan.worker_polls:,} polls, "
@@ -729,6 +740,10 @@ class Bench:
                 baseline_label="after startup",
                 target="≤ 45 MB",
                 ok=rss_end <= 45 * MB,
+                note=(
+                    f"{held}; apprise not loaded (no subscriber); the harness's own modules "
+                    f"add about 1 MB. Peak RSS of the worker {result['_maxrss_kb'] / 1024:.1f} MB."
+                ),
             ),
             Row(
                 f"daemon RSS growth over the last {plan.worker_polls - half:,} polls",
@@ -1143,6 +1158,11 @@ def worker_daemon_loop(config: str, polls: str, block: str) -> dict[str, Any]:
     # As `statuswatch run` loads them: validated in a child process, read from its cache.
     settings = load_aside(Path(config), {}, validate)
     result: dict[str, Any] = {"pydantic": "pydantic" in sys.modules}
+    if result["pydantic"]:
+        from statuswatch.settings_cache import lookup
+
+        found = lookup(Path(config), {})
+        result["aside"] = f"cache folder {found.folder}, entry {found.settings is not None}"
     assert settings.state_dir is not None
     store = SqliteStore.open(Path(settings.state_dir))
     source = settings.sources[0]

@@ -316,9 +316,15 @@ def _validate_in_child(path: Path | None, overrides: dict[str, Any]) -> None:
     request = json.dumps(
         {"path": None if path is None else str(path), "overrides": _plain(overrides)}
     )
+    # Not `-m statuswatch.settings_cache`: that finds statuswatch in the working directory
+    # first, and a daemon (or the bench) started beside another checkout had that one
+    # validate, under another code stamp, so its entry never matched and this process
+    # validated after all, pydantic and its 10 MB included.
+    # The child loads this very package from its folder; sys.path keeps its order.
+    package = Path(__file__).resolve().parent
     try:
         child = subprocess.run(
-            [sys.executable, "-m", "statuswatch.settings_cache", request],
+            [sys.executable, "-c", _CHILD, str(package / "__init__.py"), str(package), request],
             capture_output=True,
             text=True,
             timeout=120,
@@ -328,6 +334,18 @@ def _validate_in_child(path: Path | None, overrides: dict[str, Any]) -> None:
         return  # validated in this process instead
     if child.returncode == _CONFIG_ERROR and child.stdout.strip():
         raise ConfigError(child.stdout.strip())
+
+
+_CHILD = """import importlib.util, sys
+spec = importlib.util.spec_from_file_location(
+    "statuswatch", sys.argv[1], submodule_search_locations=[sys.argv[2]]
+)
+package = importlib.util.module_from_spec(spec)
+sys.modules["statuswatch"] = package
+spec.loader.exec_module(package)
+from statuswatch.settings_cache import _child_main
+sys.exit(_child_main(sys.argv[3]))
+"""
 
 
 def _plain(overrides: dict[str, Any]) -> dict[str, str]:
