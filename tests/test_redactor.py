@@ -1,0 +1,43 @@
+"""Redactor finds fragments by their first or last characters: it must scrub exactly what
+looking for every fragment in turn scrubs."""
+
+from __future__ import annotations
+
+import random
+
+from statuswatch.secrets import Redactor, secret_fragments
+
+
+def _naive(fragments: list[str], text: str) -> str:
+    for fragment in sorted(fragments, key=len, reverse=True):
+        if fragment in text:
+            text = text.replace(fragment, "****")
+    return text
+
+
+def test_scrubs_what_the_plain_search_scrubs() -> None:
+    rng = random.Random(14)
+    alphabet = "abcdeXY/:@?=._-0123456789"
+    for _ in range(300):
+        urls = [
+            "json://"
+            + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+            + "@host/hooks/"
+            + "".join(rng.choice(alphabet) for _ in range(rng.randint(4, 14)))
+            for _ in range(rng.randint(1, 6))
+        ]
+        extra = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))]
+        redactor = Redactor(urls, fragments_too=extra)
+        fragments = sorted(set().union(*(secret_fragments(u) for u in urls)) | set(extra))
+        for _ in range(5):
+            pieces = [rng.choice([*urls, *fragments, "plain text ", "x"]) for _ in range(4)]
+            cut = rng.randint(0, 3)
+            text = "".join(pieces)[cut:]
+            assert redactor(text) == _naive(fragments, text), (urls, extra, text)
+
+
+def test_many_webhooks_sharing_a_prefix() -> None:
+    urls = [f"json://127.0.0.1:4567/hooks/token{i:05d}" for i in range(2000)]
+    redactor = Redactor(urls)
+    line = f"posting to {urls[1234]} failed; {urls[7]} too; token01234 again"
+    assert redactor(line) == "posting to **** failed; **** too; **** again"
