@@ -193,6 +193,7 @@ class RedactingFilter(logging.Filter):
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self.redactor = redactor
+        self.urls: set[str] = set()  # added by redact_logs(): each is added once
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -218,9 +219,16 @@ def redact_logs(urls: Iterable[str]) -> None:
     for handler in logging.getLogger().handlers:
         filters = [f for f in handler.filters if isinstance(f, RedactingFilter)]
         if not filters:
-            handler.addFilter(RedactingFilter(Redactor(urls)))
+            added = RedactingFilter(Redactor(urls))
+            added.urls.update(urls)
+            handler.addFilter(added)
         for existing in filters:
-            existing.redactor.add(urls)
+            # Every delivery round names every target again (10,000 in a fan-out): merge
+            # only the ones this filter has not seen.
+            new = [url for url in urls if url not in existing.urls]
+            if new:
+                existing.redactor.add(new)
+                existing.urls.update(new)
 
 
 def redact_dsn(dsn: str) -> None:

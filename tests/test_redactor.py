@@ -41,3 +41,24 @@ def test_many_webhooks_sharing_a_prefix() -> None:
     redactor = Redactor(urls)
     line = f"posting to {urls[1234]} failed; {urls[7]} too; token01234 again"
     assert redactor(line) == "posting to **** failed; **** too; **** again"
+
+
+def test_redact_logs_adds_each_url_once_and_new_ones_still() -> None:
+    import logging
+
+    from statuswatch.secrets import RedactingFilter, redact_logs
+
+    handler = logging.NullHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        redact_logs(["json://127.0.0.1:9/hooks/firsttoken"])
+        (found,) = [f for f in handler.filters if isinstance(f, RedactingFilter)]
+        index = found.redactor._heads, found.redactor._tails
+        redact_logs(["json://127.0.0.1:9/hooks/firsttoken"])
+        assert (found.redactor._heads, found.redactor._tails) == index
+        assert found.redactor._heads is index[0]  # not rebuilt
+        redact_logs(["json://127.0.0.1:9/hooks/secondtoken"])
+        assert found.redactor("secondtoken and firsttoken") == "**** and ****"
+    finally:
+        root.removeHandler(handler)
