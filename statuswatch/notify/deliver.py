@@ -62,7 +62,7 @@ CONCURRENCY = 64
 #: database is locked; past it the row stays `sending` and is re-sent once its claim goes
 #: stale (the one duplicate DESIGN §4 allows).
 SENT_WRITE_PATIENCE = 300.0
-#: Distinct rendered messages kept (a daemon's Deliverer lives across cycles).
+#: Distinct rendered messages kept per delivery round (bounded: a backlog can hold many).
 RENDERED_KEPT = 256
 
 
