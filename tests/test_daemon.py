@@ -37,6 +37,7 @@ from statuswatch.model import Observation, State
 from statuswatch.monitor import SourceOutcome
 from statuswatch.store import DB_NAME, SqliteStore
 from tests.conftest import HISTORY
+from tests.inprocess import run_statuswatch
 from tests.peers import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,15 +183,10 @@ class DaemonProcess:
             self.proc.wait(5)
 
     def cli(self, *command: str, timeout: float = 20.0) -> subprocess.CompletedProcess[str]:
-        """Another statuswatch command on the same config and state dir."""
-        return subprocess.run(
-            self.args(*command),
-            env=self.env,
-            cwd=self.home,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        """Another statuswatch command on the same config and state dir, run in this process
+        (tests/inprocess.py) while the daemon runs in its own."""
+        return run_statuswatch(
+            self.args(*command)[3:], env=self.env, cwd=self.home, timeout=timeout
         )
 
     def outbox(self) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@ def test_twenty_processes_opening_an_empty_state_dir_at_the_same_instant_all_suc
     assert outcomes == ["ok"] * 60
 
 
-def test_twenty_concurrent_checks_on_an_empty_state_dir_never_fail(
+def test_concurrent_checks_on_an_empty_state_dir_never_fail(
     feed_server: FeedServer, sw: Runner, tmp_path: Path
 ) -> None:
     feed_server.set_body(BUSY_FEED.read_bytes())
@@ -106,7 +106,9 @@ def test_twenty_concurrent_checks_on_an_empty_state_dir_never_fail(
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(20)
+        # Eight real processes contend for the same first run; the barrier test above
+        # races twenty opens at the very same instant.
+        for _ in range(8)
     ]
     results = []
     for process in processes:
