@@ -35,7 +35,7 @@ def write(tmp_path: Path, extra: str = "", timeout: str = "5s") -> Path:
     (tmp_path / "urls.txt").write_text(f"json://127.0.0.1:9/{SECRET}\n")
     path = tmp_path / "statuswatch.toml"
     path.write_text(
-        f'state_dir = "{state}"\ntimeout = "{timeout}"\n'
+        f'state_dir = "{state}"\ntimeout = "{timeout}"\nfetch_retries = 0\n'
         '[[sources]]\nname = "apple"\nurl = "http://127.0.0.1:9/feed.json"\n'
         'services = ["iCloud Backup", "Mail"]\n'
         '[[subscribers]]\nname = "me"\n'
