@@ -25,7 +25,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     from statuswatch import output
     from statuswatch.clock import system_clock
-    from statuswatch.config import parse_duration
+    from statuswatch.settings_view import parse_duration
 
     settings = load(args)
     since = None

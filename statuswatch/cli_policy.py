@@ -259,7 +259,7 @@ def _end(args: argparse.Namespace, settings: Any, now: datetime) -> datetime:
     from statuswatch.cli_common import UsageError
 
     if args.duration is not None:
-        from statuswatch.config import parse_duration
+        from statuswatch.settings_view import parse_duration
 
         try:
             seconds = parse_duration(args.duration)
@@ -305,7 +305,7 @@ def parse_until(text: str, timezone: str, now: datetime) -> datetime:
 def cmd_wait(args: argparse.Namespace) -> int:
     from statuswatch.cli_common import UsageError, load
     from statuswatch.clock import system_clock
-    from statuswatch.config import parse_duration
+    from statuswatch.settings_view import parse_duration
     from statuswatch.sources.apple import feed_url
     from statuswatch.wait import Waiter, WaitUsageError, check_interval, wait_for
 

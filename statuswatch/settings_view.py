@@ -10,6 +10,7 @@ Code that needs the real models (delivery) asks `full_settings()`.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -42,6 +43,44 @@ def subscriber_wants(
     if service is None or services is None:
         return True
     return service.casefold() in {name.strip().casefold() for name in services}
+
+
+#: The longest duration any setting takes (a year): beyond it `check` and `run` would
+#: overflow their clocks or wait for ever, so the config is refused at load instead.
+MAX_DURATION = 366 * 86400.0
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> float:
+    """`"30s"`, `"10m"`, `"1h30m"`, `"24h"`, `"2d"`, or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as '30s', '10m' or '24h' is needed, not true/false")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and _DURATION.sub("", text) == "":
+            seconds = sum(
+                float(number) * _UNIT_SECONDS[unit.lower()]
+                for number, unit in _DURATION.findall(text)
+            )
+        else:
+            raise ValueError(
+                f"{value!r} is not a duration; write it like '30s', '10m', '1h30m' or '24h'"
+            )
+    else:
+        raise ValueError("a duration such as '30s', '10m' or '24h' is needed")
+    if math.isnan(seconds):
+        raise ValueError("nan is not a duration; write it like '30s', '10m' or '24h'")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError("a duration can be at most 366d; write it like '30s', '10m' or '24h'")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

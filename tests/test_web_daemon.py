@@ -357,3 +357,19 @@ def test_chromium_shows_each_state_word_and_takes_a_screenshot(
     assert done.returncode == 0, done.stderr
     assert png_size(shot) == (480, 1400)
     run.stop()
+
+
+def test_a_daemon_serving_http_keeps_pydantic_out(
+    spawn: Callable[..., DaemonProcess], feed: FeedServer
+) -> None:
+    """The settings are validated in a child process (settings_cache.load_aside); the web
+    surface reads them without importing the configuration models, so a daemon with
+    [http] does not hold pydantic either (its shared library would show in the maps)."""
+    port = free_port()
+    run, web = start(spawn, web_config(feed.url(), port), port)
+    wait_until(lambda: states(web).get("iCloud Backup") == "maintenance", "maintenance")
+    assert web.get("/").status_code == 200 and web.get("/metrics").status_code == 200
+    maps = Path(f"/proc/{run.pid}/maps").read_text()
+    assert "pydantic_core" not in maps
+    code, _ = run.stop()
+    assert code == 0

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,13 +22,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from statuswatch import views
 from statuswatch.clock import ClockError, parse_instant
-from statuswatch.config import Settings, parse_duration
+from statuswatch.settings_view import parse_duration
 from statuswatch.stats import DaemonStats
 from statuswatch.store import Store, StoreError
 from statuswatch.tracker import service_key
 from statuswatch.views import ServiceRow
 from statuswatch.web import atom, badge, health, metrics, page
 from statuswatch.web.reader import Reading, SnapshotCache, read
+
+if TYPE_CHECKING:
+    from statuswatch.config import Settings
 
 log = logging.getLogger("statuswatch.web")
 

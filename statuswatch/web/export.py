@@ -13,12 +13,15 @@ import os
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from statuswatch import views
-from statuswatch.config import Settings
 from statuswatch.store import Store
 from statuswatch.web import atom, badge, page
 from statuswatch.web.reader import HISTORY_DAYS, read
+
+if TYPE_CHECKING:
+    from statuswatch.config import Settings
 
 
 class ExportError(Exception):

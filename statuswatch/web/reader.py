@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from statuswatch.config import Settings, SourceConfig
 from statuswatch.evaluate import observe
 from statuswatch.model import Observation, Snapshot, Transition, to_epoch_ms
 from statuswatch.sources.apple import FeedFormatError, parse_feed
@@ -19,6 +19,9 @@ from statuswatch.store import SourceStatus, Store
 from statuswatch.store.records import LeaderInfo
 from statuswatch.tracker import ServiceTrack, service_key
 from statuswatch.views import Deliveries, SourceView, watched_rows
+
+if TYPE_CHECKING:
+    from statuswatch.config import Settings, SourceConfig
 
 HISTORY_DAYS = 90
 

@@ -20,12 +20,15 @@ import contextlib
 import errno
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from statuswatch.config import ConfigError, HttpConfig
+from statuswatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from statuswatch.config import HttpConfig
 
 log = logging.getLogger("statuswatch.web")
 
