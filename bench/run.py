@@ -340,7 +340,21 @@ def child_env() -> dict[str, str]:
     # An installed statuswatch runs from bytecode compiled at install time; without this,
     # a checkout with PYTHONDONTWRITEBYTECODE=1 would recompile every module on every run.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if not _statuswatch_installed():
+        # Run from a checkout (statuswatch not installed in this venv): children must still
+        # find the package, whatever their working directory.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+def _statuswatch_installed() -> bool:
+    import importlib.metadata
+
+    try:
+        importlib.metadata.distribution("statuswatch")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def run_child(argv: list[str], *, timeout: float = 300.0, stdout: Any = None) -> Child:
