@@ -46,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # Some sections import statuswatch here, in the parent: from a checkout too.
+    sys.path.append(str(ROOT))
 HISTORY = ROOT / "tests" / "data" / "feeds" / "history" / "consumer"
 WATCHED = "iCloud Backup"
 MB = 1024 * 1024
