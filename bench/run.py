@@ -53,9 +53,12 @@ HISTORY = ROOT / "tests" / "data" / "feeds" / "history" / "consumer"
 WATCHED = "iCloud Backup"
 MB = 1024 * 1024
 # What `check` imports from other projects (no statuswatch code): the floor of its start-up.
+# The client trusts the system's hashed certificate directory, as statuswatch's does
+# (sources/client.py): a floor must not pay for parsing a CA bundle that statuswatch skips.
 FLOOR_CHECK = (
-    "import asyncio, sqlite3, tomllib, httpx, httpcore, anyio._backends._asyncio; "
-    "httpx.AsyncClient()"
+    "import asyncio, sqlite3, ssl, tomllib, httpx, httpcore, anyio._backends._asyncio; "
+    "httpx.AsyncClient(verify=ssl.create_default_context("
+    "capath=ssl.get_default_verify_paths().capath))"
 )
 # The stack floor of a 304 `check`: the same poll by a hand-written script (tomllib,
 # sqlite3, asyncio + httpx, one conditional GET, one write), no statuswatch code.
@@ -339,6 +342,10 @@ def statuswatch_argv() -> list[str]:
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSWATCH_")}
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "STATE_DIRECTORY"):
+        env.pop(name, None)
+    # What the systemd timer's `check` sees: a unit does not inherit a login shell's
+    # SSL_CERT_FILE, which would make every client parse that whole bundle at start-up.
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
         env.pop(name, None)
     # An installed statuswatch runs from bytecode compiled at install time; without this,
     # a checkout with PYTHONDONTWRITEBYTECODE=1 would recompile every module on every run.

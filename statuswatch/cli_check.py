@@ -18,7 +18,6 @@ from statuswatch.cli_common import (
     EXIT_UNAVAILABLE,
     UsageError,
     emit,
-    http_client,
     load,
     open_store,
 )
@@ -32,6 +31,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from statuswatch import output
     from statuswatch.clock import system_clock
     from statuswatch.monitor import Monitor, missing_names
+    from statuswatch.sources.client import new_client
 
     cache: list[Any] = []
     settings = load(args, cache)
@@ -43,7 +43,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
             save(cache[0], settings)  # after open_store: the state directory exists now
         with store.cycle_lock(wait=settings.lock_wait):
-            monitor = Monitor(settings, store, http_client(), clock)
+            monitor = Monitor(settings, store, new_client(), clock)
             monitor.summarised = True
             monitor.recipients.validate()
 

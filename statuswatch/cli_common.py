@@ -123,12 +123,6 @@ def _hand_back_state_dirs() -> None:
             hand_back(state_dir)
 
 
-def http_client() -> Any:
-    import httpx
-
-    return httpx.AsyncClient(follow_redirects=True, http2=False)
-
-
 def emit(lines: Sequence[str], stream: Any = None) -> None:
     if lines:
         print("\n".join(lines), file=stream or sys.stdout)

@@ -31,6 +31,7 @@ def check_names_live(settings: Settings) -> LiveCheck:
 
     from statuswatch.monitor import _missing_services, build_source
     from statuswatch.sources.apple import FeedFormatError, parse_feed
+    from statuswatch.sources.client import new_client
     from statuswatch.sources.http import FetchError, Validators, display_url, fetch_body
 
     result = LiveCheck()
@@ -59,7 +60,7 @@ def check_names_live(settings: Settings) -> LiveCheck:
         result.problems.extend(_missing_services(config, snapshot))  # type: ignore[arg-type]
 
     async def run() -> None:
-        async with httpx.AsyncClient(follow_redirects=True) as client:
+        async with new_client() as client:
             await asyncio.gather(*(one(client, config) for config in settings.sources))
 
     asyncio.run(run())

@@ -69,6 +69,7 @@ async def _fetch_all(settings: Settings, sources: list[SourceConfig], now_ms: in
 
     from statuswatch.monitor import build_source
     from statuswatch.sources.apple import FeedFormatError
+    from statuswatch.sources.client import new_client
     from statuswatch.sources.http import FetchError, Validators, display_url
 
     async def one(client: httpx.AsyncClient, config: SourceConfig) -> Listing:
@@ -87,7 +88,7 @@ async def _fetch_all(settings: Settings, sources: list[SourceConfig], now_ms: in
             return Listing(config, shown, [], f"the feed is unusable: {error}")
         return Listing(config, shown, _rows(snapshot, now_ms))
 
-    async with httpx.AsyncClient(follow_redirects=True) as client:
+    async with new_client() as client:
         return list(await asyncio.gather(*(one(client, config) for config in sources)))
 
 

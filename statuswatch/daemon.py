@@ -145,8 +145,9 @@ class Daemon:
             self.election = Election(store)
 
     async def main(self) -> int:
-        import httpx
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        from statuswatch.sources.client import new_client
 
         # Their INFO lines ("Running job …" every poll) would drown the transitions.
         for noisy in ("apscheduler", "apprise", "uvicorn"):
@@ -159,7 +160,7 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
-        async with httpx.AsyncClient(follow_redirects=True) as client:
+        async with new_client() as client:
             self.monitor = Monitor(self.settings, self.store, client, self.clock)
             self.monitor.recipients.validate()
             from statuswatch.notify.deliver import validate_subscribers

@@ -197,7 +197,7 @@ class Waiter:
 
 
 async def wait_for(waiter: Waiter) -> Outcome:
-    import httpx
+    from statuswatch.sources.client import new_client
 
-    async with httpx.AsyncClient(follow_redirects=True) as client:
+    async with new_client() as client:
         return await waiter.run(client)
