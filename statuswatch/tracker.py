@@ -6,8 +6,8 @@ caller (monitor.py or `replay`) decides where the returned state is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from statuswatch.model import (
     Event,
@@ -29,8 +29,7 @@ def planned_key(service: str, message_id: str) -> str:
     return f"{service_key(service)}\x1f{message_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceTrack:
+class ServiceTrack(NamedTuple):
     """What is remembered about one service between polls."""
 
     service: str
@@ -42,22 +41,22 @@ class ServiceTrack:
     streak: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class SourceHealth:
+class SourceHealth(NamedTuple):
     last_success: datetime | None = None
     first_failure: datetime | None = None  # first failed poll since the last success
     down: bool = False  # a source_down was announced and no source_up yet
 
 
-@dataclass(frozen=True, slots=True)
-class SourceTrack:
-    services: dict[str, ServiceTrack] = field(default_factory=dict)
+_NO_SERVICES: dict[str, ServiceTrack] = {}
+
+
+class SourceTrack(NamedTuple):
+    services: dict[str, ServiceTrack] = _NO_SERVICES  # advance() copies, never changes it
     health: SourceHealth = SourceHealth()
     announced: frozenset[str] = frozenset()  # planned_key() of every `scheduled` sent
 
 
-@dataclass(frozen=True, slots=True)
-class TrackerSettings:
+class TrackerSettings(NamedTuple):
     confirm: int = 1
     stale_after: timedelta = timedelta(minutes=30)
 
@@ -132,7 +131,7 @@ def _advance_health(
         return SourceHealth(last_success=poll.at), transitions
     first_failure = health.first_failure or poll.at
     reference = health.last_success or first_failure
-    failing = replace(health, first_failure=first_failure)
+    failing = health._replace(first_failure=first_failure)
     if health.down or poll.at - reference <= stale_after:
         return failing, []
     down = Transition(
@@ -145,7 +144,7 @@ def _advance_health(
         since=reference,
         event=source_error_event(poll.error),
     )
-    return replace(failing, down=True), [down]
+    return failing._replace(down=True), [down]
 
 
 def _advance_service(
@@ -162,7 +161,7 @@ def _advance_service(
     else:
         streak, candidate_since = 1, poll.at
     if streak < confirm:
-        pending = replace(track, candidate=observed, candidate_since=candidate_since, streak=streak)
+        pending = track._replace(candidate=observed, candidate_since=candidate_since, streak=streak)
         return pending, None
     confirmed = ServiceTrack(
         service=observation.service,
@@ -183,7 +182,7 @@ def _same_state(track: ServiceTrack, observation: Observation) -> ServiceTrack:
         cause = observation.cause
     if track.candidate is None and cause is track.cause:
         return track
-    return replace(track, candidate=None, candidate_since=None, streak=0, cause=cause)
+    return track._replace(candidate=None, candidate_since=None, streak=0, cause=cause)
 
 
 def _message_id(event: Event | None) -> str | None:

@@ -3,7 +3,7 @@ a night's changes, when `starting` and `reminder` messages are due, and screenin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -173,7 +173,7 @@ def test_a_starting_reminder_is_due_at_each_offset_with_its_own_key() -> None:
 def test_a_moved_start_gets_a_new_key_and_an_event_announced_late_skips_past_offsets() -> None:
     (before,) = _starting(START - timedelta(minutes=30))
     later = START + timedelta(hours=2)
-    moved = replace(PLANNED, epoch_start_ms=to_epoch_ms(later))
+    moved = PLANNED._replace(epoch_start_ms=to_epoch_ms(later))
     # Apple moved it 2 h later: one reminder now gives the new time, then the 1 h one.
     (moved_now,) = _starting(START - timedelta(minutes=30), moved)
     assert "starts in 2 h 30 min" in _title(moved_now)

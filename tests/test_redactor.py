@@ -62,3 +62,17 @@ def test_redact_logs_adds_each_url_once_and_new_ones_still() -> None:
         assert found.redactor("secondtoken and firsttoken") == "**** and ****"
     finally:
         root.removeHandler(handler)
+
+
+def test_a_target_never_shows_its_url() -> None:
+    """Targets travel in tracebacks, logs at debug and `--debug` output: their repr (and so
+    any container's repr, f"{target!r}", pytest's assertion rewriting) must not hold the
+    apprise URL and its token."""
+    from statuswatch.notify.targets import Target
+
+    secret = "xoxb-123456-SECRET-TOKEN"
+    target = Target(key="k1", label="slack://T0…/****/…", url=f"slack://{secret}/C1")
+    for shown in (repr(target), str(target), repr([target]), f"{target}"):
+        assert secret not in shown
+        assert "slack://T0…/****/…" in shown
+    assert target.url.endswith("/C1")  # still there for delivery

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -61,7 +60,7 @@ def test_unchanged_poll_writes_only_the_source_row(store: Store) -> None:
     before = _changes(store)
     later = T0 + timedelta(minutes=5)
     health = SourceHealth(last_success=later)
-    store.record_poll("apple", later, track, replace(track, health=health), [], [])
+    store.record_poll("apple", later, track, track._replace(health=health), [], [])
     # One UPDATE of source_state (last poll/success), nothing for the unchanged service.
     assert _changes(store) - before == 1
 
@@ -74,7 +73,7 @@ def test_database_does_not_grow_with_unchanged_polls(store: Store) -> None:
     for minute in range(1, 500):
         at = T0 + timedelta(minutes=minute)
         store.record_poll(
-            "apple", at, track, replace(track, health=SourceHealth(last_success=at)), [], []
+            "apple", at, track, track._replace(health=SourceHealth(last_success=at)), [], []
         )
     store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert store.size_bytes() == size
@@ -138,10 +137,10 @@ def test_failed_row_goes_back_to_pending_then_dead(store: Store) -> None:
 
 
 def test_planned_keys_are_forgotten_after_half_a_year(store: Store) -> None:
-    old = replace(SourceTrack(), announced=frozenset({"icloud backup\x1f1"}))
+    old = SourceTrack(announced=frozenset({"icloud backup\x1f1"}))
     store.record_poll("apple", T0, SourceTrack(), old, [], [])
     later = T0 + timedelta(days=200)
-    newer = replace(old, announced=frozenset({"icloud backup\x1f1", "icloud backup\x1f2"}))
+    newer = old._replace(announced=frozenset({"icloud backup\x1f1", "icloud backup\x1f2"}))
     store.record_poll("apple", later, old, newer, [], [])
     assert store.load_track("apple").announced == frozenset({"icloud backup\x1f2"})
 

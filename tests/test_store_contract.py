@@ -101,8 +101,7 @@ def test_empty_store_has_nothing(store: Store) -> None:
 
 def test_track_and_source_health_round_trip(store: Store) -> None:
     track = _track(State.MAINTENANCE)
-    track = replace(
-        track,
+    track = track._replace(
         services={
             **track.services,
             "mail": ServiceTrack(
@@ -121,7 +120,7 @@ def test_track_and_source_health_round_trip(store: Store) -> None:
     status = store.source_statuses()["apple"]
     assert (status.last_poll, status.last_success, status.down) == (T0, T0, False)
     later = T0 + timedelta(minutes=5)
-    down = replace(track, health=SourceHealth(last_success=T0, first_failure=later, down=True))
+    down = track._replace(health=SourceHealth(last_success=T0, first_failure=later, down=True))
     store.record_poll("apple", later, track, down, [], [], error="HTTP 503")
     status = store.source_statuses()["apple"]
     assert (status.last_error, status.down) == ("HTTP 503", True)
@@ -150,11 +149,11 @@ def test_transitions_get_ids_and_filter_by_time_and_service(store: Store) -> Non
 
 
 def test_planned_keys_are_remembered_then_forgotten(store: Store) -> None:
-    old = replace(SourceTrack(), announced=frozenset({"icloud backup\x1f1"}))
+    old = SourceTrack(announced=frozenset({"icloud backup\x1f1"}))
     store.record_poll("apple", T0, SourceTrack(), old, [], [])
     assert store.load_track("apple").announced == old.announced
     later = T0 + timedelta(days=200)
-    newer = replace(old, announced=frozenset({"icloud backup\x1f1", "icloud backup\x1f2"}))
+    newer = old._replace(announced=frozenset({"icloud backup\x1f1", "icloud backup\x1f2"}))
     store.record_poll("apple", later, old, newer, [], [])
     assert store.load_track("apple").announced == frozenset({"icloud backup\x1f2"})
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from statuswatch.errors import ConfigError
 from statuswatch.secrets import mask_url, redact_logs
@@ -23,11 +22,13 @@ if TYPE_CHECKING:
     from statuswatch.config import SubscriberConfig
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     key: str
     label: str
-    url: str = field(repr=False)  # secret: never print
+    url: str  # secret: never print (see __repr__)
+
+    def __repr__(self) -> str:
+        return f"Target(key={self.key!r}, label={self.label!r})"
 
 
 def expand_path(value: str) -> Path:

@@ -10,8 +10,7 @@ import html
 import json
 import operator
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from statuswatch.model import Event, Service, Snapshot
 from statuswatch.sources.http import FetchError, FetchResult, Validators, fetch_body
@@ -429,8 +428,7 @@ def _parse_event(raw: Any) -> Event:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class AppleSource:
+class AppleSource(NamedTuple):
     """One configured Apple feed: where it lives and how to read it."""
 
     name: str

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from statuswatch import __version__
@@ -27,16 +26,14 @@ DEFAULT_MAX_BYTES = 2 * 1024 * 1024
 RETRIES = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Validators:
+class Validators(NamedTuple):
     """HTTP cache validators from the last 200 response, for a conditional GET."""
 
     etag: str | None = None
     last_modified: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FetchResult:
+class FetchResult(NamedTuple):
     """A 200 with its body, or a 304 (`body` is None: reuse the last snapshot)."""
 
     body: bytes | None

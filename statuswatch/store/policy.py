@@ -4,8 +4,8 @@ quiet hours or silenced, and the silences themselves. Portable SQL for both back
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from statuswatch.store.backend import Backend
 from statuswatch.store.records import PolicyEntry, dt, payload_to_text, ts
@@ -19,8 +19,7 @@ RECENT_SECONDS = 7 * 86400.0
 KEY_MEMORY_SECONDS = 90 * 86400.0
 
 
-@dataclass(frozen=True, slots=True)
-class Silence:
+class Silence(NamedTuple):
     """A durable mute (Alertmanager's idea): rows it matches become `silenced`."""
 
     id: int

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from statuswatch.model import Event, Transition
 from statuswatch.sources.http import Validators
+
+_NO_EXTRA: dict[str, object] = {}  # never changed: the default of `extra` below
 
 
 def ts(moment: datetime | None) -> float | None:
@@ -26,7 +28,7 @@ def dt(value: float | None) -> datetime | None:
 def event_to_text(event: Event | None) -> str | None:
     if event is None:
         return None
-    data = {f.name: getattr(event, f.name) for f in fields(Event)}
+    data = event._asdict()
     data["affected_services"] = list(event.affected_services)
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
@@ -35,8 +37,7 @@ def event_from_text(text: str | None) -> Event | None:
     if not text:
         return None
     data = json.loads(text)
-    known = {f.name for f in fields(Event)}
-    values = {key: value for key, value in data.items() if key in known}
+    values = {key: value for key, value in data.items() if key in Event._fields}
     values["affected_services"] = tuple(values.get("affected_services") or ())
     return Event(**values)
 
@@ -80,17 +81,15 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class FeedCache:
+class FeedCache(NamedTuple):
     """What the last successful fetch left for the next one."""
 
-    validators: Validators = field(default_factory=Validators)
+    validators: Validators = Validators()
     body_hash: str | None = None
     body: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
+class SourceStatus(NamedTuple):
     source: str
     last_poll: datetime | None
     last_success: datetime | None
@@ -98,8 +97,7 @@ class SourceStatus:
     down: bool
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
+class OutboxEntry(NamedTuple):
     """One delivery to queue together with its transition (DESIGN §4)."""
 
     subscriber: str
@@ -107,8 +105,7 @@ class OutboxEntry:
     target_label: str
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyEntry:
+class PolicyEntry(NamedTuple):
     """One policy message (DESIGN §4a: `starting`, `reminder`; also `delivery_failed`) to
     queue for one (subscriber, target), at most once ever per `key`.
 
@@ -121,12 +118,11 @@ class PolicyEntry:
     target_key: str
     target_label: str
     transition: Transition
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = _NO_EXTRA
     transition_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
     id: int
     transition: Transition
     subscriber: str
@@ -141,7 +137,7 @@ class OutboxRow:
     #: The message's kind: the transition's, or a policy kind (`starting`, `reminder`, …).
     kind: str = ""
     #: What a policy message adds to its transition (offsets, periods), from the payload.
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = _NO_EXTRA
     policy_key: str | None = None
     #: Quiet hours held the row until then: it goes out in that target's catch-up.
     held_until: datetime | None = None
@@ -149,8 +145,7 @@ class OutboxRow:
     silence_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LeaderInfo:
+class LeaderInfo(NamedTuple):
     """Who holds the poll lock of a shared store (PostgreSQL), for `status` and the web."""
 
     node: str | None  # "host:pid" of the holder; None when nobody holds it right now

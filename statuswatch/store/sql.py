@@ -8,7 +8,6 @@ Queries are written with `?` placeholders and SQL both engines accept (`ON CONFL
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -30,13 +29,15 @@ class Sql(Protocol):
     def executemany(self, query: str, params: Iterable[Sequence[Any]]) -> Any: ...
 
 
-@dataclass(slots=True)
 class FetchedRows:
     """A cursor whose rows were fetched at once: an error of the disk or the server
     surfaces inside `execute`, and the connection is free again when it returns."""
 
-    rows: list[Sequence[Any]]
-    rowcount: int
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[Sequence[Any]], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
 
     def fetchone(self) -> Sequence[Any] | None:
         return self.rows[0] if self.rows else None
