@@ -1273,8 +1273,6 @@ def sqlite_memory() -> int:
 
 def worker_store(state_dir: str, polls: str) -> dict[str, Any]:
     """`polls` unchanged polls recorded through Store.record_poll (before == after)."""
-    from dataclasses import replace
-
     from statuswatch.evaluate import observe
     from statuswatch.model import Poll, to_epoch_ms
     from statuswatch.sources.apple import parse_feed
@@ -1304,7 +1302,7 @@ def worker_store(state_dir: str, polls: str) -> dict[str, Any]:
     started = time.perf_counter()
     for _ in range(int(polls)):
         at += timedelta(minutes=1)
-        after = replace(track, health=replace(track.health, last_success=at))
+        after = track._replace(health=track.health._replace(last_success=at))
         store.record_poll("apple", at, track, after, [], [])
         track = after
     seconds = time.perf_counter() - started

@@ -1,8 +1,12 @@
 """Which CA certificates a fetch trusts (statuswatch/sources/client.py), and that each
 choice really verifies: a `statuswatch check` against a TLS feed server on 127.0.0.1 whose
-certificate comes from a throwaway CA (trustme), trusted through SSL_CERT_FILE, through a
-hashed SSL_CERT_DIR (`openssl rehash`, as update-ca-certificates leaves /etc/ssl/certs),
-and not trusted at all."""
+certificate comes from a throwaway CA made with the openssl command, trusted through
+SSL_CERT_FILE, through a hashed SSL_CERT_DIR (`openssl rehash`, as update-ca-certificates
+leaves /etc/ssl/certs), and not trusted at all.
+
+The openssl command rather than a Python CA library: one would pull `cryptography` into
+the venv, which apprise then imports (+6 MB for every delivering `check` the benchmark
+measures in the same venv)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from types import SimpleNamespace
 
 import certifi
 import pytest
-import trustme
 
 from statuswatch.errors import ConfigError
 from statuswatch.sources import client
@@ -82,18 +85,41 @@ def test_the_context_verifies_hostnames(monkeypatch: pytest.MonkeyPatch) -> None
 # -- a real handshake ------------------------------------------------------------------
 
 
-@pytest.fixture
-def ca() -> trustme.CA:
-    return trustme.CA()
+OPENSSL = shutil.which("openssl")
+pytestmark = pytest.mark.skipif(
+    OPENSSL is None and not os.environ.get("CI"),
+    reason="needs the openssl command (.ci/run installs it)",
+)
+
+
+def openssl(*args: str | Path) -> None:
+    subprocess.run([OPENSSL or "openssl", *map(str, args)], check=True, capture_output=True)
 
 
 @pytest.fixture
-def tls_feed(ca: trustme.CA) -> Iterator[str]:
-    """The feed served over TLS with a certificate for 127.0.0.1 signed by `ca`."""
+def ca(tmp_path: Path) -> Path:
+    """A throwaway CA and, signed by it, a certificate for 127.0.0.1: the folder."""
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", folder / "ca.key", "-out", folder / "ca.pem",
+            "-days", "2", "-subj", "/CN=statuswatch test CA")  # fmt: skip
+    openssl("req", *key, "-keyout", folder / "server.key", "-out", folder / "server.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (folder / "san.cnf").write_text("subjectAltName = IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", folder / "server.csr", "-CA", folder / "ca.pem",
+            "-CAkey", folder / "ca.key", "-CAcreateserial", "-days", "2",
+            "-extfile", folder / "san.cnf", "-out", folder / "server.pem")  # fmt: skip
+    return folder
+
+
+@pytest.fixture
+def tls_feed(ca: Path) -> Iterator[str]:
+    """The feed served over TLS with the certificate for 127.0.0.1 signed by `ca`."""
     server = FeedServer()
     server.set_body(FEED.read_bytes())
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+    context.load_cert_chain(ca / "server.pem", ca / "server.key")
     httpd = server._httpd
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     with server:
@@ -122,27 +148,17 @@ def check(home: Path, url: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_ca_named_by_ssl_cert_file_is_trusted(
-    ca: trustme.CA, tls_feed: str, tmp_path: Path
-) -> None:
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    done = check(tmp_path, tls_feed, SSL_CERT_FILE=str(bundle))
+def test_a_ca_named_by_ssl_cert_file_is_trusted(ca: Path, tls_feed: str, tmp_path: Path) -> None:
+    done = check(tmp_path, tls_feed, SSL_CERT_FILE=str(ca / "ca.pem"))
     assert done.returncode == 0, done.stderr
     assert "iCloud Backup" in done.stdout
 
 
-@pytest.mark.skipif(
-    shutil.which("openssl") is None and not os.environ.get("CI"),
-    reason="needs the openssl command (.ci/run installs it)",
-)
-def test_a_hashed_certificate_directory_is_trusted(
-    ca: trustme.CA, tls_feed: str, tmp_path: Path
-) -> None:
+def test_a_hashed_certificate_directory_is_trusted(ca: Path, tls_feed: str, tmp_path: Path) -> None:
     folder = tmp_path / "certs"
     folder.mkdir()
-    ca.cert_pem.write_to_path(str(folder / "test-ca.pem"))
-    subprocess.run(["openssl", "rehash", str(folder)], check=True, capture_output=True)
+    shutil.copy(ca / "ca.pem", folder / "test-ca.pem")
+    openssl("rehash", folder)
     assert client.holds_hashed_certificates(str(folder))
     done = check(tmp_path, tls_feed, SSL_CERT_DIR=str(folder))
     assert done.returncode == 0, done.stderr
