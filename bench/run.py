@@ -720,6 +720,9 @@ class Bench:
         per_poll = result["cpu_per_poll_blocks"]
         med, lo, hi = summary(per_poll)
         baseline = result["baseline_cpu_per_get"]
+        pairs = [
+            p / g for p, g in zip(per_poll, result["baseline_cpu_per_get_blocks"], strict=True)
+        ]
         half = plan.worker_polls // 2
         rss_end = result["rss"][str(plan.worker_polls)]
         rss_half = result["rss"][str(half)]
@@ -752,7 +755,10 @@ class Bench:
                     "Daemon._poll() (lock, fetch, parse, evaluate 79 services, track, store, "
                     "delivery check, status line) driven in a loop in a fresh interpreter, "
                     f"CPU by time.process_time(); min/max over blocks of {plan.worker_block:,} "
-                    "polls; baseline: an httpx GET of the same server in the same process."
+                    "polls; baseline: an httpx GET of the same server in the same process, "
+                    f"{plan.worker_block:,} of them after each block of polls (median of the "
+                    "blocks; the ratio of each pair of blocks ranged "
+                    f"{min(pairs):.2f}–{max(pairs):.2f}×)."
                 ),
                 samples=per_poll,
             ),
@@ -1209,7 +1215,19 @@ def worker_daemon_loop(config: str, polls: str, block: str) -> dict[str, Any]:
             for _ in range(result["warmup"]):
                 await daemon._poll(source.name)
             result["rss_start"] = proc_rss()
-            blocks = []
+            url = source.url
+            assert url is not None and size % 2 == 0  # even: the polls keep their 50 % 304
+
+            async def bare_gets() -> float:
+                # The floor, interleaved with the polls so that both see the same machine:
+                # the same server, the same client, a plain GET and nothing else.
+                started = time.process_time()
+                for _ in range(size):
+                    response = await client.get(url)
+                    await response.aread()
+                return (time.process_time() - started) / size
+
+            blocks, gets = [], []
             half = total // 2
             for done in range(total):
                 if done % size == 0:
@@ -1217,6 +1235,7 @@ def worker_daemon_loop(config: str, polls: str, block: str) -> dict[str, Any]:
                 await daemon._poll(source.name)
                 if (done + 1) % size == 0:
                     blocks.append((time.process_time() - started) / size)
+                    gets.append(await bare_gets())
                 if done + 1 == half:
                     result["rss"][str(half)] = proc_rss()
                     result["sqlite_half"] = sqlite_memory()
@@ -1243,15 +1262,9 @@ def worker_daemon_loop(config: str, polls: str, block: str) -> dict[str, Any]:
             result["traced_polls"] = traced
             result["traced_growth"] = sum(stat.size_diff for stat in diff)
             result["traced_top"] = [str(stat) for stat in diff[:5]]
-            # The floor: the same server, the same client, a plain GET and nothing else.
-            url = source.url
-            assert url is not None
-            result["baseline_gets"] = gets = 500
-            started = time.process_time()
-            for _ in range(gets):
-                response = await client.get(url)
-                await response.aread()
-            result["baseline_cpu_per_get"] = (time.process_time() - started) / gets
+            result["baseline_gets"] = size * len(gets)
+            result["baseline_cpu_per_get_blocks"] = gets
+            result["baseline_cpu_per_get"] = statistics.median(gets)
 
     asyncio.run(main())
     store.close()

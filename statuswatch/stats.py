@@ -5,6 +5,7 @@ library, at scrape time. Counts start at zero with the process, as Prometheus co
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -20,8 +21,7 @@ class Histogram:
     total: float = 0.0
 
     def observe(self, value: float) -> None:
-        index = next((i for i, bound in enumerate(self.bounds) if value <= bound), -1)
-        self.counts[index] += 1
+        self.counts[bisect_left(self.bounds, value)] += 1  # the last count is +Inf's
         self.total += value
 
     def cumulative(self) -> list[tuple[str, int]]:
@@ -48,7 +48,10 @@ class DaemonStats:
         self.polls[source] += 1
         if not ok:
             self.poll_failures[source] += 1
-        self.durations.setdefault(source, Histogram()).observe(seconds)
+        histogram = self.durations.get(source)
+        if histogram is None:
+            histogram = self.durations[source] = Histogram()
+        histogram.observe(seconds)
         for kind in kinds:
             self.transitions[(source, kind)] += 1
 

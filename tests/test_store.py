@@ -218,3 +218,31 @@ def test_a_version_1_database_is_migrated_keeping_its_outbox(tmp_path: Path) -> 
         assert version == 2
     finally:
         store.close()
+
+
+def test_a_stored_feed_body_reads_back_in_a_new_process(tmp_path: Path) -> None:
+    """Bodies are stored as fetched and checked against their hash when read back; a row
+    that an older statuswatch wrote zlib-compressed still reads back."""
+    import zlib
+
+    from statuswatch.sources.http import Validators
+    from statuswatch.store import FeedCache, body_hash
+
+    body = b'{"services":[' + b'{"serviceName":"S","events":[]},' * 9000 + b"{}]}"
+    feed = FeedCache(Validators(etag='"big"'), body_hash(body), body)
+    first = SqliteStore.open(tmp_path / "state")
+    first.record_poll("apple", T0, SourceTrack(), _track(State.AVAILABLE), [], [], feed=feed)
+    first.close()
+    again = SqliteStore.open(tmp_path / "state")
+    assert again.load_feed_cache("apple") == feed
+    again.close()
+
+    with sqlite3.connect(tmp_path / "state" / DB_NAME) as db:
+        db.execute(
+            "UPDATE source_state SET body = ?, body_hash = ?",
+            (zlib.compress(b"older", 6), body_hash(b"older")),
+        )
+    db.close()
+    older = SqliteStore.open(tmp_path / "state")
+    assert older.load_feed_cache("apple").body == b"older"
+    older.close()

@@ -21,6 +21,7 @@ from statuswatch.store import (
     SqliteStore,
     Store,
     StoreLocked,
+    body_hash,
 )
 from statuswatch.tracker import ServiceTrack, SourceHealth, SourceTrack
 from tests.builders import MAINTENANCE_EVENT, STORED_AT, track, transition
@@ -160,7 +161,9 @@ def test_planned_keys_are_remembered_then_forgotten(store: Store) -> None:
 
 def test_feed_cache_round_trips_and_can_be_forgotten(store: Store) -> None:
     body = b'{"services": []}' * 50
-    feed = FeedCache(Validators(etag='"abc"', last_modified="Sat, 21 Jun 2025"), "h1", body)
+    feed = FeedCache(
+        Validators(etag='"abc"', last_modified="Sat, 21 Jun 2025"), body_hash(body), body
+    )
     store.record_poll("apple", T0, SourceTrack(), _track(State.AVAILABLE), [], [], feed=feed)
     assert store.load_feed_cache("apple") == feed
     store.forget_validators("apple")

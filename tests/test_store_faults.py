@@ -410,7 +410,11 @@ def test_an_undecodable_row_is_reported_with_its_id_and_nothing_else_fails(
 @pytest.mark.parametrize(
     ("damage", "what"),
     [
-        ("body = x'00112233'", "the stored feed body of source apple"),  # not zlib
+        ("body = x'00112233'", "the stored feed body of source apple"),  # not its hash
+        (
+            "body = x'789c4b4c4a0600024d0127'",
+            "the stored feed body of source apple",
+        ),  # zlib, wrong hash
         ("last_success = 'yesterday'", "the poll record of source apple"),
         ("down = 'maybe', first_failure = 'soon'", "the poll record of source apple"),
     ],

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from statuswatch.model import State
 from statuswatch.sources.http import Validators
-from statuswatch.store import FeedCache, SqliteStore
+from statuswatch.store import FeedCache, SqliteStore, body_hash
 from statuswatch.tracker import SourceTrack
 from tests.test_store import T0, _track
 
-FEED = FeedCache(Validators(etag='"a"'), "hash-a", b'{"services": []}')
+FEED = FeedCache(Validators(etag='"a"'), body_hash(b'{"services": []}'), b'{"services": []}')
 
 
 def test_what_was_written_is_handed_back_until_another_process_writes(tmp_path: Path) -> None:
@@ -24,7 +24,9 @@ def test_what_was_written_is_handed_back_until_another_process_writes(tmp_path: 
         assert mine.load_feed_cache("apple") is FEED
         # Another process (a manual `check`) records a poll: read it, not the memory.
         theirs = _track(State.AVAILABLE, T0 + timedelta(minutes=5))
-        other_feed = FeedCache(Validators(etag='"b"'), "hash-b", b'{"services": [1]}')
+        other_feed = FeedCache(
+            Validators(etag='"b"'), body_hash(b'{"services": [1]}'), b'{"services": [1]}'
+        )
         other.record_poll("apple", T0, other.load_track("apple"), theirs, [], [], feed=other_feed)
         loaded = mine.load_track("apple")
         assert loaded is not written

@@ -25,6 +25,7 @@ from statuswatch.store import (
     SqliteStore,
     StoreLocked,
     StoreMisconfigured,
+    body_hash,
 )
 from statuswatch.store.copy import _columns, _tables, table_counts
 from statuswatch.store.pg_schema import SCHEMA_VERSION
@@ -333,7 +334,9 @@ def _fill(store: SqliteStore) -> None:
         at = T0 + timedelta(days=day)
         state = State.OUTAGE if day % 2 == 0 else State.AVAILABLE
         after = _track(state)
-        feed = FeedCache(Validators(etag=f'"e{day}"'), f"h{day}", b"\x00\xffbody" * 30)
+        feed = FeedCache(
+            Validators(etag=f'"e{day}"'), body_hash(b"\x00\xffbody" * 30), b"\x00\xffbody" * 30
+        )
         store.record_poll(
             "apple", at, before, after, [_transition(at, state)], [entries], feed=feed
         )
