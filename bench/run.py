@@ -67,9 +67,12 @@ FLOOR_SCRIPT_NAME = (
     "stack floor: bench/floor_check.py, the same 304 poll by hand (tomllib, sqlite3, "
     "asyncio + httpx, one conditional GET and one write)"
 )
-# ... and what a delivery adds: apprise, which imports all of its ~130 plugins on first use.
-FLOOR_DELIVERY = "import apprise; apprise.Apprise().add('json://127.0.0.1:9/x')"
-FLOOR_DELIVERY_NAME = "httpx + asyncio/anyio + sqlite3 + apprise with its plugins loaded"
+# ... and what a delivery adds: apprise, which imports all of its ~130 plugins on first
+# use, and the one message it posts ({url}: the peer's sink).
+FLOOR_DELIVERY = "import apprise; a = apprise.Apprise(); a.add({url!r}); a.notify('b', title='t')"
+FLOOR_DELIVERY_NAME = (
+    "httpx + asyncio/anyio + sqlite3 + apprise with its plugins loaded, posting the one message"
+)
 
 
 # =====================================================================================
@@ -555,7 +558,8 @@ class Bench:
     def check_cold_start(self) -> list[Row]:
         plan, peer = self.plan, self.peer
         baseline_argv = [sys.executable, "-c", "import httpx"]
-        floor_delivery = [sys.executable, "-c", FLOOR_CHECK + "; " + FLOOR_DELIVERY]
+        floor_code = FLOOR_CHECK + "; " + FLOOR_DELIVERY.format(url=peer.sink_url("floor"))
+        floor_delivery = [sys.executable, "-c", floor_code]
         same_dir = self.tmp / "check-304"
         changed_dir = self.tmp / "check-changed"
         same_cfg = write_config(self.tmp / "check-304.toml", same_dir, peer.feed_url)
@@ -663,7 +667,7 @@ class Bench:
                         f"{f_rss / MB:.1f} MB peak RSS, {f_med / b_med:.2f}× the baseline; "
                         f"`check` is {med / f_med:.2f}× this floor."
                         if floor == "check"
-                        else f"`python -c {FLOOR_CHECK + '; ' + FLOOR_DELIVERY!r}`: "
+                        else f"`python -c {floor_code!r}`: "
                         f"peak RSS {f_rss / MB:.1f} MB; `check` is {med / f_med:.2f}× this."
                     ),
                     samples=floor_walls,

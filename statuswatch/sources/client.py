@@ -71,8 +71,8 @@ def tls_context() -> ssl.SSLContext:
         ) from None
 
 
-def new_client(**options: object) -> httpx.AsyncClient:
+def new_client() -> httpx.AsyncClient:
     """An httpx.AsyncClient that follows redirects and verifies with `tls_context()`."""
     import httpx
 
-    return httpx.AsyncClient(follow_redirects=True, verify=tls_context(), **options)  # type: ignore[arg-type]
+    return httpx.AsyncClient(follow_redirects=True, verify=tls_context())

@@ -23,7 +23,7 @@ def write_feed_cache(db: Sql, source: str, feed: FeedCache) -> None:
 
 def stored_body(stored: bytes, digest: str | None) -> bytes:
     """The body of a row, checked against its hash: kept as fetched, or zlib-compressed
-    by statuswatch before 0.2. A row that is neither is undecodable (ValueError)."""
+    as statuswatch 0.1 stored it. A row that is neither is undecodable (ValueError)."""
     if digest is not None and body_hash(stored) == digest:
         return stored
     try:
