@@ -175,7 +175,7 @@ class SqliteStore(Store):
         self.location = str(state_dir)
         self.readonly = readonly
         self._db = connection
-        self._reads = faults.Reader(connection, self.path)
+        self._reads = faults.Reader(connection, self.path, writer=not readonly)
 
     # -- opening -----------------------------------------------------------------
 
@@ -261,7 +261,7 @@ class SqliteStore(Store):
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            raise faults.translate(error, self.path) from None
+            raise self._reads.fault(error) from None
         try:
             yield self._db
         except sqlite3.IntegrityError:
@@ -270,7 +270,7 @@ class SqliteStore(Store):
             raise
         except sqlite3.Error as error:
             self._rollback()
-            raise faults.translate(error, self.path) from None
+            raise self._reads.fault(error) from None
         except BaseException:
             self._rollback()
             raise
@@ -279,7 +279,7 @@ class SqliteStore(Store):
                 self._db.execute("COMMIT")
             except sqlite3.Error as error:
                 self._rollback()
-                raise faults.translate(error, self.path) from None
+                raise self._reads.fault(error) from None
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
@@ -313,8 +313,10 @@ def _connect(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA wal_autocheckpoint = 100")
         connection.execute("PRAGMA journal_size_limit = 1048576")
         _tune(connection)
-        if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise sqlite3.DatabaseError("database disk image is malformed")
+        if faults.verification_due(path):
+            if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed")
+            faults.mark_verified(path)
         _migrate(connection)
     except BaseException:
         connection.close()
