@@ -522,12 +522,13 @@ class Plan:
     replay_snapshots: int
     replay_runs: int
     store_polls: int
+    history_transitions: int
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(True, 5, 1_000, 250, 300, 10, (1_000,), 10_000, 1, 20_000)
-        return cls(False, 15, 10_000, 1_000, 2_000, 50, (1_000, 10_000), 10_000, 3, 100_000)
+            return cls(True, 5, 1_000, 250, 300, 10, (1_000,), 10_000, 1, 20_000, 5_000)
+        return cls(False, 15, 10_000, 1_000, 2_000, 50, (1_000, 10_000), 10_000, 3, 100_000, 20_000)
 
 
 class Bench:
@@ -698,6 +699,57 @@ class Bench:
                 )
             )
         return rows
+
+    # -- check on a store with a long history -----------------------------------------
+
+    def check_long_history(self) -> list[Row]:
+        """The same 304 `check`, on a state directory holding years of transitions: what
+        a timer run pays for the history it never reads."""
+        plan, peer = self.plan, self.peer
+        count = plan.history_transitions
+        fresh_dir, long_dir = self.tmp / "history-fresh", self.tmp / "history-long"
+        built = worker("history", str(long_dir), str(count), timeout=600)
+        fresh_cfg = write_config(self.tmp / "history-fresh.toml", fresh_dir, peer.feed_url)
+        long_cfg = write_config(self.tmp / "history-long.toml", long_dir, peer.feed_url)
+        baseline_argv = [sys.executable, "-c", "import httpx"]
+        sw = statuswatch_argv()
+        peer.set_body(feed_variant(False, 0))
+        runs: dict[str, list[Child]] = {"base": [], "fresh": [], "long": []}
+        for config in (fresh_cfg, long_cfg, fresh_cfg, long_cfg):  # 200, then the 304s
+            run_child([*sw, "--config", str(config), "check", "--quiet"])
+        for _ in range(plan.check_runs):
+            runs["base"].append(run_child(baseline_argv))
+            for name, config in (("fresh", fresh_cfg), ("long", long_cfg)):
+                child = run_child([*sw, "--config", str(config), "check", "--quiet"])
+                if child.rc != 0:
+                    raise Broken(f"statuswatch check exited {child.rc}: {child.stderr[-300:]}")
+                runs[name].append(child)
+        base = statistics.median(c.wall for c in runs["base"])
+        fresh = statistics.median(c.wall for c in runs["fresh"])
+        walls = [c.wall for c in runs["long"]]
+        med, lo, hi = summary(walls)
+        size = (long_dir / "statuswatch.db").stat().st_size
+        return [
+            Row(
+                f"`check` cold start, 304, {count:,} transitions stored [{plan.check_runs} runs]",
+                med,
+                lo,
+                hi,
+                "ms",
+                base,
+                "`python -c 'import httpx'`",
+                "— (reported)",
+                None,
+                note=(
+                    f"the same check on a {size / MB:.1f} MB database ({count:,} transitions, "
+                    f"{built['outbox_rows']:,} sent outbox rows) against a fresh one, run in "
+                    f"turn with the baseline: {med / fresh:.2f}× the fresh state's "
+                    f"{fresh * 1000:.0f} ms; peak RSS "
+                    f"{statistics.median(c.maxrss_kb for c in runs['long']) / 1024:.1f} MB."
+                ),
+                samples=walls,
+            )
+        ]
 
     # -- the daemon's poll cycle, in process ---------------------------------------------
 
@@ -1328,6 +1380,38 @@ def worker_store(state_dir: str, polls: str) -> dict[str, Any]:
     return {"before": before, "open": while_open, "after": sizes(), "seconds": seconds}
 
 
+def worker_history(state_dir: str, count: str) -> dict[str, Any]:
+    """A store holding `count` transitions of iCloud Backup, each sent to three targets."""
+    import sqlite3
+
+    from statuswatch.model import Kind, State, Transition
+    from statuswatch.store import OutboxEntry, SqliteStore
+    from statuswatch.tracker import ServiceTrack, SourceTrack
+
+    store = SqliteStore.open(Path(state_dir))
+    at = datetime(2021, 1, 4, 9, 0, tzinfo=UTC)
+    entries = [OutboxEntry("old-subscriber", f"target-{n}", f"json://… {n}") for n in range(3)]
+    before = SourceTrack()
+    for step in range(int(count)):
+        at += timedelta(hours=2)
+        state, previous = (
+            (State.MAINTENANCE, State.AVAILABLE) if step % 2 else (State.AVAILABLE, None)
+        )
+        service = ServiceTrack(service=WATCHED, state=state, since=at)
+        after = SourceTrack(services={"icloud backup": service})
+        kind = Kind.MAINTENANCE if step % 2 else (Kind.RECOVERED if step else Kind.INITIAL)
+        change = Transition("apple", WATCHED, kind, previous, state, at)
+        store.record_poll("apple", at, before, after, [change], [entries])
+        before = after
+    store.close()
+    db = sqlite3.connect(Path(state_dir) / "statuswatch.db")
+    with db:  # delivered long ago: nothing for this check to send
+        db.execute("UPDATE outbox SET status = 'sent', sent_at = next_attempt_at")
+    rows = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    db.close()
+    return {"outbox_rows": rows}
+
+
 def worker_json_floor(folder: str) -> dict[str, Any]:
     """What replay cannot beat: read every snapshot and json.loads it."""
     count = 0
@@ -1366,6 +1450,7 @@ def worker_apprise_floor(urls_file: str, concurrency: str) -> dict[str, Any]:
 WORKERS: dict[str, Callable[..., dict[str, Any]]] = {
     "daemon-loop": worker_daemon_loop,
     "store": worker_store,
+    "history": worker_history,
     "json-floor": worker_json_floor,
     "apprise-floor": worker_apprise_floor,
 }
@@ -1446,6 +1531,7 @@ def main(argv: list[str] | None = None) -> int:
             bench = Bench(plan, peer, tmp)
             sections: list[tuple[str, list[str], Callable[[], list[Row]]]] = [
                 ("check", ["`check` cold start / peak RSS"], bench.check_cold_start),
+                ("history", ["`check` on a long history"], bench.check_long_history),
                 ("inproc", ["CPU per poll / RSS (in process)"], bench.daemon_in_process),
                 ("daemon", ["CPU per poll / RSS (real daemon)"], bench.daemon_real),
                 ("latency", ["detection latency"], bench.detection_latency),
