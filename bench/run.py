@@ -790,9 +790,8 @@ class Bench:
         per_poll = result["cpu_per_poll_blocks"]
         med, lo, hi = summary(per_poll)
         baseline = result["baseline_cpu_per_get"]
-        pairs = [
-            p / g for p, g in zip(per_poll, result["baseline_cpu_per_get_blocks"], strict=True)
-        ]
+        gets = result["baseline_cpu_per_get_blocks"]
+        pairs = [p / g for p, g in zip(per_poll[: len(gets)], gets, strict=True)]
         by_hand = result["floor_cpu_per_poll_blocks"]
         polled_304 = stats["not_modified"] - result["floor_not_modified"]
         floor, floor_lo, floor_hi = summary(by_hand)
@@ -829,8 +828,8 @@ class Bench:
                     "delivery check, status line) driven in a loop in a fresh interpreter, "
                     f"CPU by time.process_time(); min/max over blocks of {plan.worker_block:,} "
                     "polls; baseline: an httpx GET of the same server in the same process, "
-                    f"{plan.worker_block:,} of them after each block of polls (median of the "
-                    "blocks; the ratio of each pair of blocks ranged "
+                    f"{plan.worker_block:,} of them after each block of the first half of the "
+                    "polls (median of the blocks; the ratio of each pair of blocks ranged "
                     f"{min(pairs):.2f}–{max(pairs):.2f}×)."
                 ),
                 samples=per_poll,
@@ -848,8 +847,8 @@ class Bench:
                 None,
                 note=(
                     "interleaved with the polls and the bare GETs, block by block, in the same "
-                    "process and client, over the first half of the polls (the RSS rows below "
-                    f"are about the second); the daemon's poll is {med / floor:.2f}× this."
+                    "process and client, over the first half of the polls (the RSS growth below "
+                    f"is the second half's); the daemon's poll is {med / floor:.2f}× this."
                 ),
                 samples=by_hand,
             ),
@@ -1358,8 +1357,8 @@ def worker_daemon_loop(config: str, polls: str, block: str) -> dict[str, Any]:
                 await daemon._poll(source.name)
                 if (done + 1) % size == 0:
                     blocks.append((time.process_time() - started) / size)
-                    gets.append(await bare_gets())
                     if done < half:  # the last half's RSS growth is the daemon's own
+                        gets.append(await bare_gets())
                         by_hand.append(await polls_by_hand())
                 if done + 1 == half:
                     result["rss"][str(half)] = proc_rss()
