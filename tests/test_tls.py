@@ -42,8 +42,9 @@ def system_dir(monkeypatch: pytest.MonkeyPatch, folder: Path | None) -> None:
 def test_ssl_cert_file_comes_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     system_dir(monkeypatch, tmp_path)
     env = {"SSL_CERT_FILE": "/etc/my-ca.pem", "SSL_CERT_DIR": "/etc/my-certs"}
-    assert client.trust_source(env) == ("cafile", "/etc/my-ca.pem")
-    assert client.trust_source({"SSL_CERT_DIR": "/etc/my-certs"}) == ("capath", "/etc/my-certs")
+    assert client.trust_source(env) == ("cafile", "/etc/my-ca.pem", "SSL_CERT_FILE")
+    dir_only = {"SSL_CERT_DIR": "/etc/my-certs"}
+    assert client.trust_source(dir_only) == ("capath", "/etc/my-certs", "SSL_CERT_DIR")
 
 
 def test_a_hashed_system_directory_is_read_lazily(
@@ -51,14 +52,14 @@ def test_a_hashed_system_directory_is_read_lazily(
 ) -> None:
     (tmp_path / "README").write_text("not a certificate")
     system_dir(monkeypatch, tmp_path)
-    assert client.trust_source({}) == ("cafile", certifi.where())  # no hashed names yet
+    assert client.trust_source({}) == ("cafile", certifi.where(), None)  # no hashed names yet
     (tmp_path / "5ad8a5d6.0").symlink_to(tmp_path / "README")
-    assert client.trust_source({}) == ("capath", str(tmp_path))
+    assert client.trust_source({}) == ("capath", str(tmp_path), None)
 
 
 def test_without_a_system_directory_certifi_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     system_dir(monkeypatch, None)
-    assert client.trust_source({}) == ("cafile", certifi.where())
+    assert client.trust_source({}) == ("cafile", certifi.where(), None)
 
 
 def test_an_unreadable_ssl_cert_file_is_one_sentence(
@@ -86,13 +87,11 @@ def test_the_context_verifies_hostnames(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 OPENSSL = shutil.which("openssl")
-pytestmark = pytest.mark.skipif(
-    OPENSSL is None and not os.environ.get("CI"),
-    reason="needs the openssl command (.ci/run installs it)",
-)
 
 
 def openssl(*args: str | Path) -> None:
+    if OPENSSL is None and not os.environ.get("CI"):
+        pytest.skip("needs the openssl command (.ci/run installs it)")
     subprocess.run([OPENSSL or "openssl", *map(str, args)], check=True, capture_output=True)
 
 

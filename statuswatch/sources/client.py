@@ -17,7 +17,8 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 from statuswatch.errors import ConfigError
 
@@ -28,19 +29,25 @@ if TYPE_CHECKING:
 _HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
 
 
-def trust_source(environ: os._Environ[str] | dict[str, str] | None = None) -> tuple[str, str]:
-    """Which certificates to trust: ("cafile", path) or ("capath", directory)."""
+class Trust(NamedTuple):
+    kind: str  # "cafile" or "capath"
+    where: str
+    variable: str | None = None  # the environment variable that chose it, if one did
+
+
+def trust_source(environ: Mapping[str, str] | None = None) -> Trust:
+    """Which certificates to trust, and why."""
     env = os.environ if environ is None else environ
     if env.get("SSL_CERT_FILE"):
-        return "cafile", env["SSL_CERT_FILE"]
+        return Trust("cafile", env["SSL_CERT_FILE"], "SSL_CERT_FILE")
     if env.get("SSL_CERT_DIR"):
-        return "capath", env["SSL_CERT_DIR"]
+        return Trust("capath", env["SSL_CERT_DIR"], "SSL_CERT_DIR")
     system = ssl.get_default_verify_paths().capath  # None when the directory is missing
     if system and holds_hashed_certificates(system):
-        return "capath", system
+        return Trust("capath", system)
     import certifi  # httpx's own dependency
 
-    return "cafile", certifi.where()
+    return Trust("cafile", certifi.where())
 
 
 def holds_hashed_certificates(folder: str) -> bool:
@@ -53,21 +60,20 @@ def holds_hashed_certificates(folder: str) -> bool:
 
 def tls_context() -> ssl.SSLContext:
     """A client context that checks certificates and hostnames, as httpx's own does."""
-    kind, where = trust_source()
+    trust = trust_source()
     try:
-        if kind == "cafile":
-            return ssl.create_default_context(cafile=where)
-        return ssl.create_default_context(capath=where)
+        if trust.kind == "cafile":
+            return ssl.create_default_context(cafile=trust.where)
+        return ssl.create_default_context(capath=trust.where)
     except (OSError, ssl.SSLError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        variable = "SSL_CERT_FILE" if kind == "cafile" else "SSL_CERT_DIR"
         fix = (
-            f"point {variable} at a readable PEM bundle, or unset it"
-            if os.environ.get(variable) == where
+            f"point {trust.variable} at a readable PEM bundle, or unset it"
+            if trust.variable
             else "reinstall the ca-certificates package or python's certifi"
         )
         raise ConfigError(
-            f"the CA certificates at {where} could not be loaded ({reason}); {fix}"
+            f"the CA certificates at {trust.where} could not be loaded ({reason}); {fix}"
         ) from None
 
 

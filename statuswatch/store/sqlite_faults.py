@@ -69,7 +69,7 @@ def _identity(path: Path) -> str:
     return f"{info.st_dev}:{info.st_ino}"
 
 
-def verification_due(path: Path, now: float | None = None) -> bool:
+def verification_due(path: Path) -> bool:
     """True unless this very file passed quick_check within VERIFY_EVERY."""
     marker = _verified_marker(path)
     try:
@@ -77,7 +77,7 @@ def verification_due(path: Path, now: float | None = None) -> bool:
         same_file = marker.read_text(encoding="ascii").strip() == _identity(path)
     except (OSError, UnicodeDecodeError):
         return True
-    age = (time.time() if now is None else now) - passed
+    age = time.time() - passed
     return not same_file or not 0 <= age < VERIFY_EVERY
 
 
