@@ -172,6 +172,7 @@ class SqliteStore(Store):
     ) -> None:
         self.state_dir = state_dir
         self.path = state_dir / DB_NAME
+        self._lock_path = str(state_dir / LOCK_NAME)
         self.location = str(state_dir)
         self.readonly = readonly
         self._db = connection
@@ -223,9 +224,11 @@ class SqliteStore(Store):
         releases it if the process dies.
         """
         self._refuse_if_readonly()
-        lock_path = self.state_dir / LOCK_NAME
+        lock_path = self._lock_path
         try:
-            handle = open(lock_path, "a+b")  # noqa: SIM115 - held for the whole cycle
+            # os.open, not open(): no buffered file object (and its fstat, lseek and ioctl)
+            # for a descriptor that is only ever flock()ed, once per poll of the daemon.
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as error:
             raise StoreUnwritable(
                 f"cannot create the lock file {lock_path}: {error.strerror}"
@@ -234,7 +237,7 @@ class SqliteStore(Store):
         try:
             while True:
                 try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
@@ -245,7 +248,7 @@ class SqliteStore(Store):
                     time.sleep(poll)
             yield
         finally:
-            handle.close()
+            os.close(fd)
 
     def change_counter(self) -> int | None:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
