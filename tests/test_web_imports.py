@@ -1,7 +1,8 @@
-"""`check` is started by a timer every few minutes: it must not pay for the web stack.
+"""`check` is started by a timer every few minutes: it must not pay for the web stack,
+nor for httpx's own command-line client.
 
 Each probe runs `statuswatch check` in a fresh interpreter (against a local feed server)
-and then lists which of the web stack's modules that process had imported.
+and then lists which of the watched modules that process had imported.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from tests.webtools import free_port, maintenance_feed
 ROOT = Path(__file__).resolve().parent.parent
 # (h11 is not listed: httpx itself uses it.)
 WEB_STACK = ("starlette", "uvicorn", "jinja2", "prometheus_client", "statuswatch.web")
+# What `import httpx` loads for `httpx.main` alone (sources/client.py leaves it out); click
+# is installed with apprise and uvicorn, pygments with pytest.
+HTTPX_CLI = ("click", "pygments", "rich")
 PROBE = """
 import json, sys
 from statuswatch.cli import main
@@ -29,11 +33,13 @@ with open({out!r}, "w") as handle:
 """
 
 
-def probe(tmp_path: Path, config: str, *args: str) -> dict[str, object]:
+def probe(
+    tmp_path: Path, config: str, *args: str, watched: tuple[str, ...] = WEB_STACK
+) -> dict[str, object]:
     path = tmp_path / "c.toml"
     path.write_text(config, encoding="utf-8")
     out = tmp_path / "probe.json"
-    code = PROBE.format(watched=WEB_STACK, out=str(out))
+    code = PROBE.format(watched=watched, out=str(out))
     env = {k: v for k, v in os.environ.items() if not k.startswith("STATUSWATCH_")}
     env.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "xdg"))
     done = subprocess.run(
@@ -70,6 +76,15 @@ def test_check_imports_nothing_of_the_web_stack_even_with_http_configured(
         for extra in ("", f'[http]\nlisten = "127.0.0.1:{free_port()}"\n'):
             result = probe(tmp_path, config(feed.url(), extra), "check")
             assert result == {"code": 0, "loaded": []}, extra
+
+
+def test_check_leaves_out_the_httpx_command_line_client(tmp_path: Path) -> None:
+    import click  # noqa: F401 - the probe below means something only if click is there
+
+    with FeedServer() as feed:
+        feed.set_body(maintenance_feed())
+        result = probe(tmp_path, config(feed.url()), "check", watched=HTTPX_CLI)
+    assert result == {"code": 0, "loaded": []}
 
 
 def test_check_with_export_loads_only_the_template_engine(tmp_path: Path) -> None:

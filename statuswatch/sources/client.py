@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -58,6 +59,18 @@ def holds_hashed_certificates(folder: str) -> bool:
         return False
 
 
+def skip_httpx_command_line() -> None:
+    """Before the first `import httpx`: leave out httpx's own command-line client.
+
+    `import httpx` imports httpx/_main.py only to offer `httpx.main`, and that imports
+    click (installed here for apprise and uvicorn), then pygments and rich when they are
+    installed: 6-15 ms of every cold `check`, for a function statuswatch never calls.
+    Marked absent, the import fails at once and httpx falls back to the stub it keeps for
+    a missing CLI (its own `except ImportError`). Once httpx is imported, this does nothing.
+    """
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[assignment]
+
+
 def tls_context() -> ssl.SSLContext:
     """A client context that checks certificates and hostnames, as httpx's own does."""
     trust = trust_source()
@@ -79,6 +92,7 @@ def tls_context() -> ssl.SSLContext:
 
 def new_client() -> httpx.AsyncClient:
     """An httpx.AsyncClient that follows redirects and verifies with `tls_context()`."""
+    skip_httpx_command_line()
     import httpx
 
     return httpx.AsyncClient(follow_redirects=True, verify=tls_context())
