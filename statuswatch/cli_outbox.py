@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from statuswatch.cli_common import (
     EXIT_GIVEN_UP,
@@ -20,7 +22,24 @@ from statuswatch.cli_common import (
 
 if TYPE_CHECKING:
     from statuswatch.config import Settings
-    from statuswatch.store import Store
+    from statuswatch.store import OutboxRow, Store
+
+
+#: At most this long, `outbox retry` waits for rows another process is delivering.
+OTHERS_WAIT_MAX = 30.0
+_FAILED = frozenset({"retrying", "dead", "retrying elsewhere", "dead elsewhere"})
+_WORDS = {
+    "sent": "sent",
+    "retrying": "FAILED (will be retried)",
+    "dead": "FAILED (given up)",
+    "held": "held (quiet hours)",
+    "silenced": "silenced",
+    "sent elsewhere": "sent (by another statuswatch process)",
+    "retrying elsewhere": "FAILED in another statuswatch process (will be retried)",
+    "dead elsewhere": "FAILED in another statuswatch process (given up)",
+    "busy": "busy (another statuswatch process is still delivering it after {wait:g} s)",
+    "gone": "no longer in the outbox (dropped meanwhile)",
+}
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
@@ -82,31 +101,88 @@ def _retry_now(settings: Settings, store: Store, row_id: int | None) -> int:
         settings, store, clock, recipients, status_pages=status_pages(settings), summarised=True
     )
     report = asyncio.run(deliverer.deliver_due(only=set(ids)))
-    seen = {outcome.row_id for outcome in report.outcomes}
-    words = {
-        "sent": "sent",
-        "retrying": "FAILED (will be retried)",
-        "dead": "FAILED (given up)",
-        "skipped": "busy (another statuswatch process is delivering it)",
-        "held": "held (quiet hours)",
-        "silenced": "silenced",
+    lines = {
+        o.row_id: _Line(o.status, o.subscriber, o.target, o.error)
+        for o in report.outcomes
+        if o.status != "skipped"
     }
-    for outcome in sorted(report.outcomes, key=lambda o: o.row_id):
-        line = f"{outcome.row_id:>5}  {words.get(outcome.status, outcome.status)}  "
-        line += f"{outcome.subscriber}  {outcome.target}"
-        if outcome.error and outcome.status in ("retrying", "dead"):
-            line += f": {outcome.error}"
-        print(line)
-    for missing in sorted(set(ids) - seen):
-        print(f"{missing:>5}  busy (another statuswatch process is delivering it)")
+    # The rest another statuswatch process (the running service, usually) claimed first,
+    # or had already sent: say how that ended, not merely that it was busy.
+    wait = min(settings.timeout * 3 + 1.0, OTHERS_WAIT_MAX)
+    others = sorted(set(ids) - set(lines))
+    for row_id, row in finished_elsewhere(store, others, wait, notice=_say_waiting).items():
+        lines[row_id] = _elsewhere(row)
+    for row_id, line in sorted(lines.items()):
+        word = _WORDS.get(line.status, line.status).format(wait=wait)
+        text = f"{row_id:>5}  {word}  {line.subscriber}  {line.target}".rstrip()
+        if line.error and line.status in _FAILED:
+            text += f": {line.error}"
+        print(text)
     for problem in dict.fromkeys(report.problems):
         print(f"statuswatch: {problem}", file=sys.stderr)
-    statuses = [outcome.status for outcome in report.outcomes]
-    if any(status in ("retrying", "dead") for status in statuses):
+    statuses = {line.status for line in lines.values()}
+    if statuses & _FAILED:
         return EXIT_GIVEN_UP
-    if set(ids) - seen or "skipped" in statuses:
+    if "busy" in statuses:
         return EXIT_TEMPFAIL
     return EXIT_OK
+
+
+class _Line(NamedTuple):
+    status: str
+    subscriber: str
+    target: str
+    error: str | None = None
+
+
+def _elsewhere(row: OutboxRow | None) -> _Line:
+    if row is None:
+        return _Line("gone", "", "")
+    status = {
+        "sent": "sent elsewhere",
+        "dead": "dead elsewhere",
+        "sending": "busy",
+        "silenced": "silenced",
+    }.get(row.status)
+    if status is None:  # pending again: held for quiet hours, or failed and backed off
+        status = "held" if row.held_until is not None else "retrying elsewhere"
+    return _Line(status, row.subscriber, row.target_label, row.last_error)
+
+
+def _say_waiting(ids: list[int], wait: float) -> None:
+    rows = ", ".join(str(i) for i in ids)
+    print(
+        f"waiting up to {wait:g} s for another statuswatch process that is delivering "
+        f"row{'s' if len(ids) > 1 else ''} {rows}",
+        file=sys.stderr,
+    )
+
+
+def finished_elsewhere(
+    store: Store,
+    ids: Sequence[int],
+    wait: float,
+    *,
+    notice: Callable[[list[int], float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[int, OutboxRow | None]:
+    """Each row as it is once no process holds it any more (None: it was dropped), or
+    still `sending` when `wait` seconds were not enough. A claim is followed by its send
+    within 3 x timeout (notify/deliver.py), so that plus a second is what is worth waiting."""
+    deadline = clock() + wait
+    rows: dict[int, OutboxRow | None] = {}
+    waiting = list(ids)
+    while True:
+        for row_id in waiting:
+            rows[row_id] = store.outbox_row(row_id)
+        waiting = [i for i in waiting if (row := rows[i]) is not None and row.status == "sending"]
+        if not waiting or clock() >= deadline:
+            return rows
+        if notice is not None:
+            notice(waiting, wait)
+            notice = None
+        sleep(0.2)
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:

@@ -75,8 +75,9 @@ class Statuswatch:
         self.subscribers.append({"name": name, "urls": list(urls), **options})
 
     def write_config(self) -> None:
-        lines = [f"state_dir = {toml_value(str(self.state_dir))}", 'timeout = "2s"']
-        lines += [f"{key} = {toml_value(value)}" for key, value in self.settings.items()]
+        settings = {"timeout": "2s", **self.settings}
+        lines = [f"state_dir = {toml_value(str(self.state_dir))}"]
+        lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
         for name, values in self.sections.items():
             lines.append(f"[{name}]")
             lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]

@@ -8,6 +8,7 @@ checks a password, and counts what each target received.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sqlite3
@@ -16,16 +17,18 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from statuswatch.cli_outbox import finished_elsewhere
 from statuswatch.config import load_settings
 from statuswatch.notify.claims import claimer_id, is_orphaned
 from statuswatch.notify.deliver import Deliverer
@@ -193,7 +196,10 @@ def test_claims_name_host_pid_and_start_time() -> None:
     assert not is_orphaned(f"another-host:{sleeper.pid}:1")
 
 
-def test_outbox_retry_respects_a_live_claim_then_delivers_now(sw: Statuswatch) -> None:
+@contextlib.contextmanager
+def claimed_by_another_process(sw: Statuswatch) -> Iterator[int]:
+    """One outbox row, claimed (`sending`) by a live process of this host that is not us,
+    as a running daemon holds a row while its channel sends it."""
     sw.subscribe("ops-hook", [sw.hook("/hook")])
     sw.sink.set_post_status(500)
     sw.check(T1, body=IN_MAINTENANCE, expect=75)
@@ -208,18 +214,115 @@ def test_outbox_retry_respects_a_live_claim_then_delivers_now(sw: Statuswatch) -
         finally:
             store.close()
         sw.sink.set_post_status(200)
-        busy = sw.run("outbox", "retry", str(row.id), now=T1)
-        assert busy.code == 75 and "busy" in busy.stdout, busy.output
-        assert sw.sink.accepted() == []
+        yield row.id
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def later(
+    sw: Statuswatch, seconds: float, action: Callable[[SqliteStore], None]
+) -> threading.Thread:
+    """In `seconds`, `action` on a store of its own, as the other process would."""
+
+    def act() -> None:
+        time.sleep(seconds)
+        store = SqliteStore.open(sw.state_dir)
+        try:
+            action(store)
+        finally:
+            store.close()
+
+    thread = threading.Thread(target=act, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_outbox_retry_waits_for_a_live_claim_then_says_busy(sw: Statuswatch) -> None:
+    sw.settings["timeout"] = "1s"  # the wait: 3 x timeout + 1 s
+    with claimed_by_another_process(sw) as row_id:
+        busy = sw.run("outbox", "retry", str(row_id), now=T1)
+    assert busy.code == 75, busy.output
+    assert f"{row_id}  busy (another statuswatch process is still delivering it after 4 s)" in (
+        busy.stdout
+    )
+    assert f"waiting up to 4 s for another statuswatch process that is delivering row {row_id}" in (
+        busy.stderr
+    )
+    assert sw.sink.accepted() == []
     # Its claimer is gone: `outbox retry` takes the row back and delivers it itself, now.
-    now = sw.run("outbox", "retry", str(row.id), now=T1 + timedelta(seconds=1))
-    assert now.code == 0 and f"{row.id}  sent  ops-hook" in now.stdout, now.output
+    now = sw.run("outbox", "retry", str(row_id), now=T1 + timedelta(seconds=1))
+    assert now.code == 0 and f"{row_id}  sent  ops-hook" in now.stdout, now.output
     assert len(titles(sw.sink, "/hook")) == 1
-    again = sw.run("outbox", "retry", str(row.id), now=T1 + timedelta(seconds=2))
+    again = sw.run("outbox", "retry", str(row_id), now=T1 + timedelta(seconds=2))
     assert again.code == 2 and "already delivered" in again.stderr
+
+
+def test_outbox_retry_reports_a_row_the_other_process_sent(sw: Statuswatch) -> None:
+    # The race of a running daemon: it claimed the row first and sends it meanwhile.
+    with claimed_by_another_process(sw) as row_id:
+        sending = later(sw, 0.5, lambda daemon: daemon.mark_sent([row_id], T1))
+        retry = sw.run("outbox", "retry", str(row_id), now=T1)
+        sending.join()
+    assert retry.code == 0, retry.output
+    assert f"{row_id}  sent (by another statuswatch process)  ops-hook" in retry.stdout
+    assert sw.sink.accepted() == []  # the other process sent it; the command did not
+
+
+def test_outbox_retry_reports_a_row_the_other_process_failed(sw: Statuswatch) -> None:
+    with claimed_by_another_process(sw) as row_id:
+        error = "HTTP 500 from 127.0.0.1"
+        failing = later(
+            sw, 0.5, lambda daemon: daemon.mark_failed([row_id], error, T1 + timedelta(hours=1), T1)
+        )
+        retry = sw.run("outbox", "retry", str(row_id), now=T1)
+        failing.join()
+    assert retry.code == 79, retry.output
+    assert (
+        f"{row_id}  FAILED in another statuswatch process (will be retried)  ops-hook"
+        in retry.stdout
+    )
+    assert retry.stdout.rstrip().endswith(error)
+
+
+class _ScriptedOutbox:
+    """outbox_row() answers from a script, one answer per call, per row."""
+
+    def __init__(self, answers: dict[int, list[str | None]]) -> None:
+        self.answers = answers
+
+    def outbox_row(self, row_id: int) -> Any:
+        status = self.answers[row_id].pop(0)
+        return None if status is None else SimpleNamespace(status=status)
+
+
+def test_finished_elsewhere_waits_only_for_rows_still_sending_and_not_past_the_wait() -> None:
+    store = _ScriptedOutbox({1: ["sending", "sending", "sent"], 2: ["sent"], 3: [None]})
+    now = [0.0]
+    notices: list[tuple[list[int], float]] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    rows = finished_elsewhere(
+        store,  # type: ignore[arg-type]
+        [1, 2, 3],
+        5.0,
+        notice=lambda ids, wait: notices.append((ids, wait)),
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    assert {i: None if r is None else r.status for i, r in rows.items()} == {
+        1: "sent",
+        2: "sent",
+        3: None,
+    }
+    assert notices == [([1], 5.0)]  # said once, and only of the row still held
+    assert store.answers == {1: [], 2: [], 3: []}  # rows 2 and 3 were asked once each
+    stuck = _ScriptedOutbox({7: ["sending"] * 100})
+    now[0] = 0.0
+    rows = finished_elsewhere(stuck, [7], 1.0, sleep=sleep, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert rows[7].status == "sending" and 1.0 <= now[0] < 1.5
 
 
 # --- item 6: the real reason, in one line ------------------------------------------------------

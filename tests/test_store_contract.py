@@ -198,6 +198,15 @@ def test_outbox_rows_join_their_transition(store: Store) -> None:
     assert store.next_due() == T0
 
 
+def test_outbox_row_reads_one_row_whatever_its_status(store: Store) -> None:
+    [row_id] = _queue(store)
+    assert store.outbox_row(row_id) == store.outbox_rows()[0]
+    store.mark_sent([row_id], T0)
+    sent = store.outbox_row(row_id)
+    assert sent is not None and (sent.status, sent.sent_at) == ("sent", T0)
+    assert store.outbox_row(row_id + 1) is None
+
+
 def test_only_one_claim_wins_then_a_stale_claim_is_reclaimed(opener: Opener) -> None:
     first, second = opener(), opener()
     [row_id] = _queue(first)

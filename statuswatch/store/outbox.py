@@ -75,16 +75,23 @@ class OutboxMixin(Backend):
         due_before: datetime | None = None,
     ) -> list[OutboxRow]:
         marks = ",".join("?" for _ in statuses)
-        query = (
-            f"SELECT {OUTBOX_COLUMNS_O}, {TRANSITION_COLUMNS_T}"
-            f" FROM outbox o LEFT JOIN transitions t ON t.id = o.transition_id"
-            f" WHERE o.status IN ({marks})"
-        )
+        where = f"o.status IN ({marks})"
         params: list[object] = list(statuses)
         if due_before is not None:
-            query += " AND o.next_attempt_at <= ?"
+            where += " AND o.next_attempt_at <= ?"
             params.append(ts(due_before))
-        query += " ORDER BY o.next_attempt_at, o.id"
+        return self._outbox_select(where + " ORDER BY o.next_attempt_at, o.id", params)
+
+    def outbox_row(self, row_id: int) -> OutboxRow | None:
+        """One row, whatever its status (`sent` included); None if there is no such row."""
+        rows = self._outbox_select("o.id = ?", [row_id])
+        return rows[0] if rows else None
+
+    def _outbox_select(self, where: str, params: list[object]) -> list[OutboxRow]:
+        query = (
+            f"SELECT {OUTBOX_COLUMNS_O}, {TRANSITION_COLUMNS_T}"
+            f" FROM outbox o LEFT JOIN transitions t ON t.id = o.transition_id WHERE {where}"
+        )
         result = []
         for row in self._reader().execute(query, params):
             try:
