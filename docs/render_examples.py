@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 from statuswatch.model import Kind, to_epoch_ms
 from statuswatch.notify.catchup import render_catch_up
+from statuswatch.notify.digest import render_digest
 from statuswatch.notify.render import (
     TEMPLATE_FIELDS,
     Message,
     render,
-    render_digest,
     sample_transition,
 )
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from statuswatch.evaluate import observe
 from statuswatch.model import Poll, Transition, to_epoch_ms
-from statuswatch.notify.render import render, render_digest
+from statuswatch.notify.digest import render_digest
+from statuswatch.notify.render import render
 from statuswatch.notify.timefmt import format_moment, format_window, from_epoch_ms, zone_or_utc
 from statuswatch.output import history_lines
 from statuswatch.sources.apple import FeedFormatError, parse_feed

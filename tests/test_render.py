@@ -13,6 +13,7 @@ from apprise import NotifyFormat
 from apprise.conversion import convert_between
 
 from statuswatch.model import Kind, State, Transition
+from statuswatch.notify.digest import render_digest
 from statuswatch.notify.render import (
     APPLE_STATUS_PAGE,
     TEMPLATE_FIELDS,
@@ -22,7 +23,6 @@ from statuswatch.notify.render import (
     neutralise,
     neutralise_title,
     render,
-    render_digest,
     sample_transition,
     validate_template,
     validate_timezone,

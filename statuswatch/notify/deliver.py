@@ -40,9 +40,10 @@ from statuswatch.notify.backoff import (
 from statuswatch.notify.batch import Claims, SentMarks
 from statuswatch.notify.channel import SendResult, build_apprise, send
 from statuswatch.notify.claims import claimer_id
+from statuswatch.notify.digest import render_digest
 from statuswatch.notify.failtext import failure_extra, render_delivery_failed
 from statuswatch.notify.gate import PolicyGate, lead_kind
-from statuswatch.notify.render import Message, render, render_digest
+from statuswatch.notify.render import Message, render
 from statuswatch.notify.targets import Target
 from statuswatch.secrets import Redactor, redact_logs
 from statuswatch.store import OutboxRow, PolicyEntry, Store

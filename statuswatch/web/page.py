@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from statuswatch.model import Event, State, Transition, from_epoch_ms
-from statuswatch.notify.render import format_duration, format_moment, format_window
+from statuswatch.notify.timefmt import format_duration, format_moment, format_window
 from statuswatch.sources.apple import STATUS_PAGES
 from statuswatch.tracker import service_key
 from statuswatch.views import ServiceRow, SourceView
