@@ -30,12 +30,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from statuswatch import sdnotify
+from statuswatch.backoff import backoff_interval
 from statuswatch.clock import system_clock
 from statuswatch.errors import ConfigError
-from statuswatch.model import Observation
 from statuswatch.monitor import Monitor, SourceOutcome
 from statuswatch.settings_view import format_duration
 from statuswatch.stats import DaemonStats
+from statuswatch.status_line import status_line
 from statuswatch.store import LeadershipLost, Store, StoreError, StoreLocked
 
 if TYPE_CHECKING:
@@ -43,69 +44,13 @@ if TYPE_CHECKING:
 
     from statuswatch.config import Settings, SourceConfig
     from statuswatch.leader import Election
-    from statuswatch.web.server import WebServer
+    from statuswatch.web.server import Listener
 
 log = logging.getLogger("statuswatch.daemon")
 
-MAX_BACKOFF = 1800.0
 STOP_GRACE = 10.0
 DELIVER_JOB = "deliver"
 ELECTION_JOB = "election"
-
-
-def backoff_interval(base: float, failures: int, retry_after: float | None) -> float:
-    """The interval after `failures` consecutive failures: doubled each time, capped at
-    30 min (never below the base), and never sooner than the server's Retry-After."""
-    if failures <= 0:
-        return base
-    interval = max(base, min(base * 2**failures, MAX_BACKOFF))
-    if retry_after is not None:
-        interval = max(interval, min(retry_after, MAX_BACKOFF * 2))
-    return interval
-
-
-def status_line(
-    outcomes: dict[str, SourceOutcome],
-    pending: int,
-    role: str | None = None,
-    given_up: dict[str, int] | None = None,
-) -> str:
-    """`iCloud Backup: available · last poll 12:05:00 UTC · 0 pending`, after the node's
-    role (`leader since 12:00:01 UTC`) when several nodes share a PostgreSQL store, and
-    `· 2 GIVEN UP (family)` while dead outbox rows wait for someone (DESIGN §4)."""
-    parts = [role] if role else []
-    last = None
-    for outcome in outcomes.values():
-        if outcome.ok:
-            if outcome.observations:
-                parts.append(_states_text(outcome.observations))
-        else:
-            parts.append(f"{outcome.config.name}: no data")
-        last = outcome.at if last is None else max(last, outcome.at)
-    if last is not None:
-        parts.append(f"last poll {last.strftime('%H:%M:%S')} UTC")
-    parts.append(f"{pending} pending")
-    if given_up:
-        names = ", ".join(sorted(given_up))
-        parts.append(f"{sum(given_up.values())} GIVEN UP ({names}): see statuswatch outbox")
-    return " · ".join(parts)
-
-
-_STATES_TEXT: dict[int, tuple[tuple[Observation, ...], str]] = {}
-
-
-def _states_text(observations: tuple[Observation, ...]) -> str:
-    """`A: available · B: outage`, kept while the poll hands back the same observations
-    (evaluate.Evaluator returns the very same tuple when nothing changed)."""
-    key = id(observations)
-    known = _STATES_TEXT.get(key)
-    if known is not None and known[0] is observations:
-        return known[1]
-    text = " · ".join(f"{o.service}: {o.state}" for o in observations)
-    if len(_STATES_TEXT) > 16:
-        _STATES_TEXT.clear()
-    _STATES_TEXT[key] = (observations, text)
-    return text
 
 
 class Daemon:
@@ -136,7 +81,7 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.monitor: Monitor | None = None
         self.stats = DaemonStats()
-        self.web: WebServer | None = None
+        self.web: Listener | None = None
         # Two machines (DESIGN §5): on a shared store only the elected leader polls.
         self.election: Election | None = None
         if store.shared:
@@ -500,30 +445,19 @@ class Daemon:
             return True
 
     async def _sync_web(self) -> None:
-        """Start, move or stop the HTTP listener to match [http] (DESIGN §8).
-
-        At start a listener that cannot bind raises ConfigError (exit 78). On reload the
-        new address is bound before the old listener closes, so a taken port keeps the
-        page served where it was.
-        """
-        wanted = self.settings.http
-        current = self.web
-        if current is not None and wanted is not None and current.http.listen == wanted.listen:
-            if current.http.request_timeout == wanted.request_timeout:
-                current.http = wanted  # `refresh` is read per request
+        """Start, move or stop the HTTP listener to match [http] (web/server.py Listener).
+        Without [http], nothing of the web stack is imported."""
+        if self.web is None:
+            if self.settings.http is None:
                 return
-            # Same address, other limits: restart in place (the port is ours to reuse).
-            await current.stop()
-            self.web = None
-            current = None
-        if wanted is None:
-            if current is not None:
-                await current.stop()
-                self.web = None
-                log.info("[http] removed: the status page is no longer served")
-            return
+            from statuswatch.web.server import Listener
+
+            self.web = Listener(self._web_app)
+        starting = self.scheduler is not None and not self.scheduler.running
+        await self.web.sync(self.settings.http, starting=starting)
+
+    def _web_app(self) -> Any:
         from statuswatch.web.app import WebContext, build_app
-        from statuswatch.web.server import WebServer
 
         context = WebContext(
             store=self.store,
@@ -532,18 +466,7 @@ class Daemon:
             stats=self.stats,
             leader=lambda: self.election is None or self.election.is_leader,
         )
-        server = WebServer(build_app(context), wanted)
-        try:
-            await server.start()
-        except ConfigError as error:
-            if current is None and self.scheduler is not None and not self.scheduler.running:
-                raise  # at start: one sentence, exit 78
-            where = f"; still serving on {current.http.listen}" if current else ""
-            log.error("%s%s", error, where)
-            return
-        if current is not None:
-            await current.stop()
-        self.web = server
+        return build_app(context)
 
     def _on_stop_signal(self) -> None:
         """The first SIGTERM/SIGINT stops (see _shutdown); a second one ends at once. Run
@@ -564,7 +487,6 @@ class Daemon:
         log.info("stopping")
         if self.web is not None:
             await self.web.stop()
-            self.web = None
         # Pause, not shut down, while cycles finish: APScheduler's AsyncIOExecutor.shutdown()
         # cancels every running job at once, which would cut a delivery mid-send.
         if self.scheduler is not None:

@@ -31,10 +31,12 @@ from typing import Any
 
 import pytest
 
+from statuswatch.backoff import backoff_interval
 from statuswatch.config import Settings, SourceConfig
-from statuswatch.daemon import Daemon, backoff_interval, status_line
+from statuswatch.daemon import Daemon
 from statuswatch.model import Observation, State
 from statuswatch.monitor import SourceOutcome
+from statuswatch.status_line import status_line
 from statuswatch.store import DB_NAME, SqliteStore
 from tests.conftest import HISTORY
 from tests.inprocess import run_statuswatch

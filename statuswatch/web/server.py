@@ -20,6 +20,7 @@ import contextlib
 import errno
 import logging
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -189,3 +190,49 @@ class WebServer:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+class Listener:
+    """The daemon's listener, kept in line with `[http]` (DESIGN §8): started before the
+    daemon is ready, moved, restarted with new limits or stopped on reload.
+
+    At start, a listener that cannot bind raises ConfigError (exit 78). On reload the new
+    address is bound before the old listener closes, so a taken port keeps the page served
+    where it was. `build_app` makes the app afresh for each server started.
+    """
+
+    def __init__(self, build_app: Callable[[], Any]) -> None:
+        self._build_app = build_app
+        self.server: WebServer | None = None
+
+    async def sync(self, wanted: HttpConfig | None, *, starting: bool) -> None:
+        current = self.server
+        if current is not None and wanted is not None and current.http.listen == wanted.listen:
+            if current.http.request_timeout == wanted.request_timeout:
+                current.http = wanted  # `refresh` is read per request
+                return
+            # Same address, other limits: restart in place (the port is ours to reuse).
+            await self.stop()
+            current = None
+        if wanted is None:
+            if current is not None:
+                await self.stop()
+                log.info("[http] removed: the status page is no longer served")
+            return
+        server = WebServer(self._build_app(), wanted)
+        try:
+            await server.start()
+        except ConfigError as error:
+            if current is None and starting:
+                raise  # at start: one sentence, exit 78
+            where = f"; still serving on {current.http.listen}" if current else ""
+            log.error("%s%s", error, where)
+            return
+        if current is not None:
+            await current.stop()
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
