@@ -125,9 +125,12 @@ class Node:
 
 @dataclass
 class Event:
-    at: float
+    at: float  # just before the kill or the cut was asked for
     what: str  # "kill" or "terminate"
     pid: int
+    # Once it was done (the process reaped, pg_terminate_backend answered): until then the
+    # node may still send a message it will not live, or keep its session, to mark sent.
+    done: float | None = None
     gap: float | None = None  # seconds until another session held the poll lock
     polled: float | None = None  # after a kill: seconds until the next poll of the feed
 
@@ -307,6 +310,7 @@ body_template = "{{kind}}|{{to_state}}|{{at_iso}}"
                 polls_before = feed.request_count
             else:
                 cluster.admin(f"SELECT pg_terminate_backend({holder[1]})", dbname=dbname)
+            event.done = time.time()
             new = _wait(
                 lambda old=holder: (h := _lock_holder(cluster, dbname)) and h != old and h,
                 60,
@@ -375,7 +379,11 @@ def _judge(
     explained = {}
     for key in duplicates:
         times = sorted(at for at, message in posts if message == key)
-        death = next((e for e in events if times[0] <= e.at <= times[-1]), None)
+        # The first copy went out before the death was over, and the copy sent again came
+        # after it began: the sender could not mark its row sent in between.
+        death = next(
+            (e for e in events if times[0] <= (e.done or e.at) and e.at <= times[-1]), None
+        )
         if death is None:
             problems.append(f"duplicate {key} with no death between its deliveries")
         else:

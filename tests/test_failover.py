@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.failover import run_failover
+from tests.failover import Event, _judge, run_failover
 from tests.pgcluster import PgCluster
 
 
@@ -22,3 +22,17 @@ def test_leader_killed_or_cut_off_loses_no_transition_and_no_delivery(
     # Every duplicate is one that a death between the sink's 200 and "sent" explains.
     assert set(report.duplicates) == set(report.explained)
     assert report.failover_times and max(report.failover_times) < 15
+
+
+def test_a_duplicate_is_explained_only_by_a_death_that_overlaps_its_deliveries() -> None:
+    kind, state, at = "recovered", "available", 1_000.0
+    key = f"{kind}|{state}|1970-01-01T00:16:40Z"
+    # SIGKILL asked for at 10.00 and done at 10.05: the first copy reached the sink at 10.02,
+    # after the kill was asked for but before the process was gone; the second once stale.
+    kill = Event(at=10.00, what="kill", pid=1, done=10.05)
+    report = _judge([(kind, state, at)], [(10.02, key), (12.0, key)], [kill], 0)
+    assert report.problems == [] and set(report.explained) == {key}
+    # The same two copies with the only death long before them: nothing explains them.
+    early = Event(at=5.00, what="terminate", pid=1, done=5.10)
+    report = _judge([(kind, state, at)], [(10.02, key), (12.0, key)], [early], 0)
+    assert report.problems == [f"duplicate {key} with no death between its deliveries"]
