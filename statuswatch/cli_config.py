@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from statuswatch.cli_common import EXIT_OK, load
 
 if TYPE_CHECKING:
+    import httpx
+
     from statuswatch.config import Settings
 
 #: A config check is interactive: it does not wait as long as a poll would.
@@ -27,8 +29,6 @@ class LiveCheck:
 
 
 def check_names_live(settings: Settings) -> LiveCheck:
-    import httpx
-
     from statuswatch.monitor import _missing_services, build_source
     from statuswatch.sources.apple import FeedFormatError, parse_feed
     from statuswatch.sources.client import new_client

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from statuswatch.cli_common import load
 
 if TYPE_CHECKING:
+    import httpx
+
     from statuswatch.config import Settings, SourceConfig
     from statuswatch.model import Snapshot
 
@@ -65,8 +67,6 @@ def sources_to_list(settings: Settings, args: argparse.Namespace) -> list[Source
 
 
 async def _fetch_all(settings: Settings, sources: list[SourceConfig], now_ms: int) -> list[Listing]:
-    import httpx
-
     from statuswatch.monitor import build_source
     from statuswatch.sources.apple import FeedFormatError
     from statuswatch.sources.client import new_client
