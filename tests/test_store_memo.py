@@ -11,6 +11,7 @@ from statuswatch.sources.http import Validators
 from statuswatch.store import FeedCache, SqliteStore, body_hash
 from statuswatch.tracker import SourceTrack
 from tests.test_store import T0, _track
+from tests.test_store_contract import _queue
 
 FEED = FeedCache(Validators(etag='"a"'), body_hash(b'{"services": []}'), b'{"services": []}')
 
@@ -60,3 +61,29 @@ def test_any_other_write_forgets(tmp_path: Path) -> None:
         assert store.load_track("apple") == written
     finally:
         store.close()
+
+
+def test_outbox_counts_are_counted_again_only_after_a_write(tmp_path: Path) -> None:
+    mine, other = SqliteStore.open(tmp_path), SqliteStore.open(tmp_path)
+    statements: list[str] = []
+    mine._db.set_trace_callback(statements.append)
+    try:
+        _queue(mine)
+        assert mine.outbox_counts()["pending"] == 1
+        counted = [s for s in statements if "GROUP BY status" in s]
+        assert mine.outbox_counts()["pending"] == 1
+        assert [s for s in statements if "GROUP BY status" in s] == counted  # not again
+        # A write through this store (the row sent) and one by another process (a new
+        # row) are both counted.
+        [row_id] = [row.id for row in mine.outbox_rows(("pending",))]
+        mine.mark_sent([row_id], T0)
+        counts = mine.outbox_counts()
+        assert (counts["pending"], counts["sent"]) == (0, 1)
+        _queue(other, at=T0 + timedelta(minutes=1))
+        assert (mine.outbox_counts()["pending"], mine.outbox_counts()["sent"]) == (1, 1)
+        # What a caller does with the answer does not change the next one.
+        mine.outbox_counts()["pending"] = 99
+        assert mine.outbox_counts()["pending"] == 1
+    finally:
+        mine.close()
+        other.close()

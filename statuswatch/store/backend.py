@@ -56,9 +56,10 @@ class Backend(ABC):
 
     @property
     def _memo(self) -> dict[tuple[str, str], tuple[int, object]]:
-        """What this connection last wrote and can read back without asking the database
-        while change_counter() stays the same: ("track"|"feed", source) -> (counter, value).
-        Any other write through this store empties it (see transaction())."""
+        """What this connection last wrote (or counted) and can read back without asking the
+        database while change_counter() stays the same: ("track"|"feed", source) or
+        ("outbox", "counts") -> (counter, value). Any other write through this store empties
+        it (see transaction())."""
         memo = self.__dict__.get("_memo_dict")
         if memo is None:
             memo = self.__dict__["_memo_dict"] = {}
