@@ -385,7 +385,12 @@ def _judge(
             (e for e in events if times[0] <= (e.done or e.at) and e.at <= times[-1]), None
         )
         if death is None:
-            problems.append(f"duplicate {key} with no death between its deliveries")
+            copies = ", ".join(f"{at:.3f}" for at in times)
+            deaths = ", ".join(f"{e.what} {e.at:.3f}-{e.done or e.at:.3f}" for e in events)
+            problems.append(
+                f"duplicate {key} with no death between its deliveries "
+                f"(copies at {copies}; deaths: {deaths or 'none'})"
+            )
         else:
             explained[key] = (
                 f"first sent {times[0] - death.at:+.2f}s from the {death.what} of pid "

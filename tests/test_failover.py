@@ -35,4 +35,7 @@ def test_a_duplicate_is_explained_only_by_a_death_that_overlaps_its_deliveries()
     # The same two copies with the only death long before them: nothing explains them.
     early = Event(at=5.00, what="terminate", pid=1, done=5.10)
     report = _judge([(kind, state, at)], [(10.02, key), (12.0, key)], [early], 0)
-    assert report.problems == [f"duplicate {key} with no death between its deliveries"]
+    assert report.problems == [
+        f"duplicate {key} with no death between its deliveries "
+        "(copies at 10.020, 12.000; deaths: terminate 5.000-5.100)"
+    ]
