@@ -28,6 +28,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from statuswatch import cli_outbox
 from statuswatch.cli_outbox import finished_elsewhere
 from statuswatch.config import load_settings
 from statuswatch.notify.claims import claimer_id, is_orphaned
@@ -220,22 +221,22 @@ def claimed_by_another_process(sw: Statuswatch) -> Iterator[int]:
         sleeper.wait()
 
 
-def later(
-    sw: Statuswatch, seconds: float, action: Callable[[SqliteStore], None]
-) -> threading.Thread:
-    """In `seconds`, `action` on a store of its own, as the other process would."""
+def when_retry_waits(
+    monkeypatch: pytest.MonkeyPatch, sw: Statuswatch, action: Callable[[SqliteStore], None]
+) -> None:
+    """The moment `outbox retry` starts waiting for the row, the other process does
+    `action` with a store of its own: sends it, or fails it."""
+    say = cli_outbox._say_waiting
 
-    def act() -> None:
-        time.sleep(seconds)
+    def notice(ids: list[int], wait: float) -> None:
+        say(ids, wait)
         store = SqliteStore.open(sw.state_dir)
         try:
             action(store)
         finally:
             store.close()
 
-    thread = threading.Thread(target=act, daemon=True)
-    thread.start()
-    return thread
+    monkeypatch.setattr(cli_outbox, "_say_waiting", notice)
 
 
 def test_outbox_retry_waits_for_a_live_claim_then_says_busy(sw: Statuswatch) -> None:
@@ -258,25 +259,29 @@ def test_outbox_retry_waits_for_a_live_claim_then_says_busy(sw: Statuswatch) -> 
     assert again.code == 2 and "already delivered" in again.stderr
 
 
-def test_outbox_retry_reports_a_row_the_other_process_sent(sw: Statuswatch) -> None:
+def test_outbox_retry_reports_a_row_the_other_process_sent(
+    sw: Statuswatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The race of a running daemon: it claimed the row first and sends it meanwhile.
     with claimed_by_another_process(sw) as row_id:
-        sending = later(sw, 0.5, lambda daemon: daemon.mark_sent([row_id], T1))
+        when_retry_waits(monkeypatch, sw, lambda daemon: daemon.mark_sent([row_id], T1))
         retry = sw.run("outbox", "retry", str(row_id), now=T1)
-        sending.join()
     assert retry.code == 0, retry.output
     assert f"{row_id}  sent (by another statuswatch process)  ops-hook" in retry.stdout
     assert sw.sink.accepted() == []  # the other process sent it; the command did not
 
 
-def test_outbox_retry_reports_a_row_the_other_process_failed(sw: Statuswatch) -> None:
+def test_outbox_retry_reports_a_row_the_other_process_failed(
+    sw: Statuswatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    error = "HTTP 500 from 127.0.0.1"
     with claimed_by_another_process(sw) as row_id:
-        error = "HTTP 500 from 127.0.0.1"
-        failing = later(
-            sw, 0.5, lambda daemon: daemon.mark_failed([row_id], error, T1 + timedelta(hours=1), T1)
+        when_retry_waits(
+            monkeypatch,
+            sw,
+            lambda daemon: daemon.mark_failed([row_id], error, T1 + timedelta(hours=1), T1),
         )
         retry = sw.run("outbox", "retry", str(row_id), now=T1)
-        failing.join()
     assert retry.code == 79, retry.output
     assert (
         f"{row_id}  FAILED in another statuswatch process (will be retried)  ops-hook"
