@@ -53,24 +53,26 @@ def render_digest(
     return Message(title=_title(facts), body=body, kinds=kinds)
 
 
+#: Where a kind stands in a digest's title whatever its state (lower first); the kinds
+#: about a state are ranked by its severity, between the recovery and the announcements.
+_FIXED_RANK: dict[Kind, float] = {
+    Kind.RECOVERED: 0,
+    Kind.SOURCE_DOWN: 1.5,
+    Kind.REMINDER: 6,
+    Kind.STARTING: 7,
+    Kind.SCHEDULED: 8,
+    Kind.SOURCE_UP: 9,
+}
+
+
 def _importance(facts: Facts) -> float:
     """Lower first: what a digest's title leads with. A recovery is what people wait for;
     then outages, an unreadable feed, and the rest by severity; announcements last."""
-    kind = facts.kind
-    if kind == Kind.RECOVERED:
-        return 0
-    if kind == Kind.SOURCE_DOWN:
-        return 1.5
-    if kind == Kind.SCHEDULED:
-        return 8
-    if kind == Kind.SOURCE_UP:
-        return 9
-    if kind == Kind.STARTING:
-        return 7
-    if kind == Kind.REMINDER:
-        return 6
+    fixed = _FIXED_RANK.get(facts.kind)
+    if fixed is not None:
+        return fixed
     rank = 5 - State(facts.transition.to_state).severity  # outage 1 … maintenance 4
-    return rank + (0.5 if kind == Kind.INITIAL else 0)
+    return rank + (0.5 if facts.kind == Kind.INITIAL else 0)
 
 
 def _title(facts: list[Facts]) -> str:
